@@ -1,0 +1,57 @@
+# Entry points. `make install` and `make test` are the two commands in README.md.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+COLL := $(ROOT)/.collections/ansible_collections/openshift_ai/model_serving
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export PATH := $(VENV)/bin:$(PATH)
+export GOTOOLCHAIN := local
+
+.PHONY: venv testbed-build testbed-up testbed-down testbed-status install test test-unit test-integration lint sanity bench clean
+
+# Python virtualenv with runtime + test requirements; re-created only when the requirement files change.
+$(VENV)/.stamp: requirements.txt requirements-test.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-test.txt
+	touch $@
+
+# The collection must live at ansible_collections/openshift_ai/model_serving for Ansible to load it.
+$(COLL):
+	mkdir -p $(dir $(COLL))
+	ln -sfn $(ROOT) $(COLL)
+
+venv: $(VENV)/.stamp $(COLL)
+
+testbed-build:
+	testbed/build.sh
+
+testbed-up: venv testbed-build
+	$(PY) -m testbed up
+
+testbed-down: venv
+	$(PY) -m testbed down
+
+testbed-status: venv
+	$(PY) -m testbed status
+
+# Main job: install the model-serving platform on the embedded testbed.
+install: testbed-up
+	K8S_AUTH_KUBECONFIG=$(ROOT)/.testbed/kubeconfig ansible-playbook -i inventories/local playbooks/install.yml
+
+# Whole test suite: unit, sanity, lint, integration (testbed) and molecule scenarios, in one pytest run.
+test: venv testbed-build
+	$(PY) -m pytest tests -p no:cacheprovider
+
+test-unit: venv
+	$(PY) -m pytest tests/unit -p no:cacheprovider
+
+test-integration: venv testbed-build
+	$(PY) -m pytest tests/integration -p no:cacheprovider
+
+bench: venv testbed-build
+	$(PY) bench/run.py
+
+clean: testbed-down
+	rm -rf .testbed .collections tests/output
