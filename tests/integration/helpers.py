@@ -1,0 +1,153 @@
+"""Run this collection's modules and playbooks for real, through Ansible, from pytest.
+
+Shared by every integration test. Nothing here knows about a particular module.
+
+    from helpers import run_module, run_playbook   # tests/integration is on sys.path under pytest
+
+    result = run_module("resource_patch", {"api_version": "v1", ...}, kubeconfig, check=True, diff=True)
+    assert result["changed"] is False, result
+    rc, stats = run_playbook("playbooks/install.yml", kubeconfig, extra_vars={"x": 1})
+
+Output is parsed from the ``ansible.posix.json`` stdout callback (shipped by the ``ansible``
+package in the venv), so results are real Python dicts, never scraped text.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.dirname(sys.executable)
+COLLECTION = "openshift_ai.model_serving"
+
+
+def ansible_env(kubeconfig=None, extra=None):
+    """Environment for an ansible subprocess: repo ansible.cfg, venv python, JSON output."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+            "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_DEPRECATION_WARNINGS": "0",
+            "ANSIBLE_LOCALHOST_WARNING": "0",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+        }
+    )
+    if kubeconfig:
+        env["K8S_AUTH_KUBECONFIG"] = str(kubeconfig)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _parse_json_output(stdout):
+    """The json callback prints one JSON document; warnings may precede it on stdout."""
+    start = stdout.find("{")
+    if start < 0:
+        raise ValueError("no JSON in ansible output:\n%s" % stdout)
+    return json.loads(stdout[start:])
+
+
+def fqcn(module):
+    return module if "." in module else "%s.%s" % (COLLECTION, module)
+
+
+class AnsibleRun(object):
+    """Raw outcome of one ansible-playbook run: rc, parsed JSON, stderr, wall time."""
+
+    def __init__(self, rc, output, stderr, duration):
+        self.rc = rc
+        self.output = output
+        self.stderr = stderr
+        self.duration = duration
+
+    @property
+    def stats(self):
+        return self.output.get("stats", {})
+
+    def task_results(self, host="localhost"):
+        """[(task name, result dict)] in execution order."""
+        out = []
+        for play in self.output.get("plays", []):
+            for task in play.get("tasks", []):
+                res = task.get("hosts", {}).get(host)
+                if res is not None:
+                    out.append((task["task"]["name"], res))
+        return out
+
+
+def ansible_playbook(path, kubeconfig=None, extra_vars=None, check=False, diff=False, env=None, timeout=900, args=()):
+    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), str(path)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    cmd += list(args)
+    started = time.monotonic()
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=ansible_env(kubeconfig, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=timeout,
+    )
+    duration = time.monotonic() - started
+    try:
+        output = _parse_json_output(proc.stdout)
+    except ValueError:
+        raise AssertionError(
+            "ansible-playbook %s printed no JSON (rc=%s)\nstdout:\n%s\nstderr:\n%s" % (path, proc.returncode, proc.stdout, proc.stderr)
+        )
+    return AnsibleRun(proc.returncode, output, proc.stderr, duration)
+
+
+def run_playbook(path, kubeconfig=None, extra_vars=None, check=False, diff=False, env=None, timeout=900):
+    """Run a playbook; return (rc, stats) where stats is the json callback's per-host stats dict
+    (e.g. ``stats["localhost"]["changed"]``). Use :func:`ansible_playbook` for task results."""
+    run = ansible_playbook(path, kubeconfig, extra_vars, check, diff, env, timeout)
+    return run.rc, run.stats
+
+
+def run_module(module, args, kubeconfig=None, check=False, diff=False, env=None, timeout=900, task_vars=None):
+    """Run one module on localhost through ansible-playbook and return its result dict.
+
+    The result carries ``failed``/``changed``/``msg`` as Ansible reports them, plus
+    ``_duration`` (seconds of wall time for the whole ansible run). A module failure is
+    returned, not raised, so tests can assert on the message.
+    """
+    play = [
+        {
+            "name": "run %s" % module,
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars": dict(task_vars or {}),
+            "tasks": [{"name": "module", fqcn(module): args, "ignore_errors": True}],
+        }
+    ]
+    fd, path = tempfile.mkstemp(prefix="run_module_", suffix=".yml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(play, f)
+        run = ansible_playbook(path, kubeconfig, None, check, diff, env, timeout, args=("-i", "localhost,"))
+    finally:
+        os.unlink(path)
+    results = run.task_results()
+    if not results:
+        raise AssertionError("no task result (rc=%s)\n%s\n%s" % (run.rc, json.dumps(run.output)[:4000], run.stderr[-4000:]))
+    result = dict(results[-1][1])
+    result["_duration"] = run.duration
+    return result
