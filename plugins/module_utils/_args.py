@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument-spec building blocks and the module entry-point wrapper.
+
+Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import traceback
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import CONNECTION_ARG_SPEC
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import redact
+
+# One predicate: any of condition / field / jmespath (all given ones must hold).
+PREDICATE_OPTIONS = dict(
+    condition=dict(
+        type="dict",
+        options=dict(
+            type=dict(type="str", required=True),
+            status=dict(type="str", default="True", choices=["True", "False", "Unknown"]),
+            reason=dict(type="str"),
+        ),
+    ),
+    field=dict(
+        type="dict",
+        options=dict(
+            path=dict(type="str", required=True),
+            value=dict(type="raw", required=True),
+        ),
+    ),
+    jmespath=dict(type="str"),
+)
+
+
+def with_connection(spec):
+    """Deep copy of ``spec`` plus the shared connection options."""
+    out = copy.deepcopy(CONNECTION_ARG_SPEC)
+    out.update(copy.deepcopy(spec))
+    return out
+
+
+def predicate_spec():
+    return copy.deepcopy(PREDICATE_OPTIONS)
+
+
+def run_module(module, func):
+    """Call ``func(module) -> result dict`` and exit; errors of this collection become fail_json
+    with their details (e.g. the last objects seen by a wait)."""
+    try:
+        result = func(module)
+    except ModelServingError as e:
+        details = dict((k, v) for k, v in e.details.items() if k not in ("msg", "failed", "changed"))
+        if isinstance(details.get("resources"), list):
+            details["resources"] = [redact(o) for o in details["resources"]]
+        if isinstance(details.get("elapsed"), float):
+            details["elapsed"] = round(details["elapsed"], 3)
+        module.fail_json(msg=e.msg, **details)
+    except Exception as e:  # pylint: disable=broad-except
+        module.fail_json(msg="Unexpected error: %s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
+    module.exit_json(**result)

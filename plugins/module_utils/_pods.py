@@ -1,0 +1,377 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pod diagnosis and pod-group evaluation for pods_verify.
+
+Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+Everything here is a pure function of pod dicts (as the API returns them), except
+:func:`recent_events`, which reads the Events of one pod.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Outcome
+
+# Container waiting reasons that do not resolve by waiting longer.
+FATAL_WAITING_REASONS = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+)
+FATAL_REASONS = FATAL_WAITING_REASONS + ("OOMKilled", "Unschedulable")
+
+
+class PodProblem(object):
+    """A fatal problem of one pod (container may be None, e.g. Unschedulable)."""
+
+    def __init__(self, pod, container, reason, message, namespace=None):
+        self.pod = pod
+        self.namespace = namespace
+        self.container = container
+        self.reason = reason
+        self.message = message or ""
+
+    def as_dict(self):
+        return {"pod": self.pod, "container": self.container, "reason": self.reason, "message": self.message}
+
+    def __str__(self):
+        where = "pod %s" % self.pod
+        if self.container:
+            where += " container %s" % self.container
+        return "%s: %s%s" % (where, self.reason, (" (%s)" % self.message) if self.message else "")
+
+
+def _meta(pod):
+    return pod.get("metadata") or {}
+
+
+def pod_name(pod):
+    return _meta(pod).get("name", "")
+
+
+def _statuses(pod):
+    status = pod.get("status") or {}
+    return list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
+
+
+def diagnose(pod):
+    """Fatal problems of a pod: containers waiting in CrashLoopBackOff, ImagePullBackOff,
+    ErrImagePull, CreateContainerConfigError...; containers OOMKilled and not ready; the pod
+    Unschedulable. Returns a list of PodProblem (empty when nothing fatal is visible)."""
+    name = pod_name(pod)
+    namespace = _meta(pod).get("namespace")
+    problems = []
+    for cs in _statuses(pod):
+        state = cs.get("state") or {}
+        waiting = state.get("waiting") or {}
+        terminated = state.get("terminated") or {}
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if waiting.get("reason") in FATAL_WAITING_REASONS:
+            message = waiting.get("message") or ""
+            if waiting["reason"] == "CrashLoopBackOff" and last:
+                message = _join(message, "last exit code %s%s" % (last.get("exitCode"), _reason_suffix(last)))
+            problems.append(PodProblem(name, cs.get("name"), waiting["reason"], message, namespace))
+        elif not cs.get("ready") and "OOMKilled" in (terminated.get("reason"), last.get("reason")):
+            problems.append(
+                PodProblem(
+                    name,
+                    cs.get("name"),
+                    "OOMKilled",
+                    "container was killed for exceeding its memory limit (restarts: %s)" % cs.get("restartCount", 0),
+                    namespace,
+                )
+            )
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("reason") == "Unschedulable":
+            problems.append(PodProblem(name, None, "Unschedulable", cond.get("message"), namespace))
+    return problems
+
+
+def _join(a, b):
+    return "%s; %s" % (a, b) if a else b
+
+
+def _reason_suffix(terminated):
+    return " (%s)" % terminated["reason"] if terminated.get("reason") else ""
+
+
+def _condition(pod, ctype):
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ctype:
+            return cond
+    return None
+
+
+def is_ready(pod):
+    """Running, Ready=True and not being deleted."""
+    if _meta(pod).get("deletionTimestamp"):
+        return False
+    if (pod.get("status") or {}).get("phase") != "Running":
+        return False
+    cond = _condition(pod, "Ready")
+    return bool(cond and cond.get("status") == "True")
+
+
+def container_names(pod):
+    return [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+
+
+def _container_state(cs):
+    state = cs.get("state") or {}
+    for key in ("running", "waiting", "terminated"):
+        if key in state and state[key] is not None:
+            return key, (state[key] or {}).get("reason")
+    return "unknown", None
+
+
+def summary(pod):
+    """Per-pod summary returned by pods_verify."""
+    status = pod.get("status") or {}
+    containers = []
+    for cs in status.get("containerStatuses") or []:
+        state, reason = _container_state(cs)
+        containers.append(
+            {
+                "name": cs.get("name"),
+                "ready": bool(cs.get("ready")),
+                "state": state,
+                "reason": reason,
+                "restarts": cs.get("restartCount", 0),
+            }
+        )
+    return {
+        "name": pod_name(pod),
+        "namespace": _meta(pod).get("namespace"),
+        "phase": status.get("phase"),
+        "ready": is_ready(pod),
+        "node": (pod.get("spec") or {}).get("nodeName"),
+        "containers": containers,
+        "container_names": container_names(pod),
+        "problems": [p.as_dict() for p in diagnose(pod)],
+    }
+
+
+# --------------------------------------------------------------------------- label selectors
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9./_-]+$")
+_VALUE_RE = re.compile(r"^[A-Za-z0-9._-]*$")
+_SET_RE = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+
+
+def _split_selector(selector):
+    parts, depth, cur = [], 0, ""
+    for c in selector:
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        if c == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += c
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_selector(selector):
+    """Parse a label selector string into [(key, op, values)] (ops: =, !=, in, notin, exists, !exists)."""
+    reqs = []
+    for term in _split_selector(selector or ""):
+        m = _SET_RE.match(term)
+        if m:
+            values = [v.strip() for v in m.group(3).split(",") if v.strip()]
+            reqs.append((m.group(1), m.group(2), values))
+        elif "!=" in term:
+            k, v = term.split("!=", 1)
+            reqs.append((k.strip(), "!=", [v.strip()]))
+        elif "==" in term:
+            k, v = term.split("==", 1)
+            reqs.append((k.strip(), "=", [v.strip()]))
+        elif "=" in term:
+            k, v = term.split("=", 1)
+            reqs.append((k.strip(), "=", [v.strip()]))
+        elif term.startswith("!"):
+            reqs.append((term[1:].strip(), "!exists", []))
+        elif re.match(r"^[A-Za-z0-9./_-]+$", term):
+            reqs.append((term, "exists", []))
+        else:
+            raise InvalidInput("invalid label selector term %r in %r" % (term, selector))
+    for key, _op, values in reqs:
+        if not _KEY_RE.match(key) or not all(_VALUE_RE.match(v) for v in values):
+            raise InvalidInput("invalid label selector %r" % selector)
+    return reqs
+
+
+def selector_matches(requirements, labels):
+    labels = labels or {}
+    for key, op, values in requirements:
+        has = key in labels
+        val = labels.get(key)
+        if op == "=" and not (has and val == values[0]):
+            return False
+        if op == "!=" and has and val == values[0]:
+            return False
+        if op == "in" and not (has and val in values):
+            return False
+        if op == "notin" and has and val in values:
+            return False
+        if op == "exists" and not has:
+            return False
+        if op == "!exists" and has:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- groups
+
+
+class Group(object):
+    def __init__(self, spec):
+        self.name = spec.get("name") or spec.get("label_selector") or spec.get("name_prefix")
+        self.label_selector = spec.get("label_selector")
+        self.name_prefix = spec.get("name_prefix")
+        if not self.label_selector and not self.name_prefix:
+            raise InvalidInput("group %r needs label_selector and/or name_prefix" % self.name)
+        self.requirements = parse_selector(self.label_selector) if self.label_selector else []
+        min_ready = spec.get("min_ready")
+        self.min_ready = 1 if min_ready is None else int(min_ready)
+        self.containers = list(spec.get("containers") or []) or None
+
+    def selects(self, pod):
+        if self.name_prefix and not pod_name(pod).startswith(self.name_prefix):
+            return False
+        return selector_matches(self.requirements, _meta(pod).get("labels"))
+
+    def containers_ok(self, pod):
+        return self.containers is None or sorted(container_names(pod)) == sorted(self.containers)
+
+    def describe(self):
+        parts = []
+        if self.label_selector:
+            parts.append("labels %s" % self.label_selector)
+        if self.name_prefix:
+            parts.append("name prefix %s" % self.name_prefix)
+        return "group %s (%s)" % (self.name, ", ".join(parts))
+
+
+def evaluate_groups(groups, pods):
+    """State of every group: {name, min_ready, ready, pods, ok, missing}; pure."""
+    report = []
+    for group in groups:
+        members = [p for p in pods if group.selects(p)]
+        ready = [p for p in members if is_ready(p) and group.containers_ok(p)]
+        wrong = [p for p in members if not group.containers_ok(p)]
+        report.append(
+            {
+                "name": group.name,
+                "min_ready": group.min_ready,
+                "ready": len(ready),
+                "pods": [pod_name(p) for p in members],
+                "ok": len(ready) >= group.min_ready,
+                "wrong_containers": dict((pod_name(p), container_names(p)) for p in wrong),
+            }
+        )
+    return report
+
+
+def pods_evaluator(groups, fail_fast=True, events=None):
+    """Evaluation for the waiter: fails (fail_fast) on the first fatal pod problem, naming pod,
+    container, reason, message and the pod's recent events (``events(problem) -> [str]``);
+    done when every group has at least min_ready ready pods with the expected containers."""
+
+    def evaluate(pods):
+        selected = [p for p in pods if any(g.selects(p) for g in groups)]
+        if fail_fast:
+            for pod in selected:
+                problems = diagnose(pod)
+                if problems:
+                    return Outcome(False, failure_message(problems, events), failed=True)
+        report = evaluate_groups(groups, pods)
+        if all(g["ok"] for g in report):
+            return Outcome(True, "all groups ready")
+        return Outcome(False, progress_message(groups, report, pods))
+
+    return evaluate
+
+
+def failure_message(problems, events=None):
+    lines = []
+    for problem in problems:
+        lines.append(str(problem))
+        for event in (events(problem) if events else [])[-5:]:
+            lines.append("  event: %s" % event)
+    return "\n".join(lines)
+
+
+def progress_message(groups, report, pods):
+    by_name = dict((pod_name(p), p) for p in pods)
+    parts = []
+    for group, state in zip(groups, report):
+        if state["ok"]:
+            continue
+        text = "%s: %d/%d ready" % (group.describe(), state["ready"], state["min_ready"])
+        details = []
+        for name in state["pods"][:5]:
+            pod = by_name.get(name)
+            if pod is None:
+                continue
+            if name in state["wrong_containers"]:
+                details.append(
+                    "%s has containers %s, expected %s" % (name, state["wrong_containers"][name], sorted(group.containers))
+                )
+            elif not is_ready(pod):
+                details.append("%s %s" % (name, _not_ready_reason(pod)))
+        if not state["pods"]:
+            details.append("no pod matches")
+        if details:
+            text += " (" + "; ".join(details) + ")"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _not_ready_reason(pod):
+    status = pod.get("status") or {}
+    pieces = ["phase %s" % status.get("phase", "Unknown")]
+    cond = _condition(pod, "Ready")
+    if cond and cond.get("status") != "True":
+        pieces.append("Ready=%s%s" % (cond.get("status"), (" " + cond["reason"]) if cond.get("reason") else ""))
+    for cs in status.get("containerStatuses") or []:
+        if not cs.get("ready"):
+            state, reason = _container_state(cs)
+            pieces.append("container %s %s%s" % (cs.get("name"), state, (" " + reason) if reason else ""))
+    problems = diagnose(pod)
+    if problems:
+        pieces.extend(str(p) for p in problems)
+    return ", ".join(pieces)
+
+
+def recent_events(core_api, namespace, pod, limit=5):
+    """Last ``limit`` Events of one pod as text lines, oldest first; [] when they cannot be read."""
+    try:
+        events = core_api.list_namespaced_event(
+            namespace, field_selector="involvedObject.kind=Pod,involvedObject.name=%s" % pod, _request_timeout=10
+        ).items
+    except Exception:
+        return []
+
+    def when(e):
+        ts = e.last_timestamp or e.event_time or e.first_timestamp or (e.metadata and e.metadata.creation_timestamp)
+        return ts.isoformat() if ts else ""
+
+    lines = []
+    for e in sorted(events, key=when)[-limit:]:
+        count = " (x%s)" % e.count if e.count and e.count > 1 else ""
+        lines.append("%s %s %s: %s%s" % (when(e), e.type or "", e.reason or "", (e.message or "").strip(), count))
+    return lines

@@ -1,0 +1,359 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Service layer: read, create and patch objects idempotently.
+
+Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+The merge is computed client-side (``keyed_merge``) so that list fields keyed by a member
+field (e.g. the SMCP ``extensionProviders`` keyed by ``name``) keep the entries the patch does
+not mention. When the merged object equals the live one nothing is sent at all. Otherwise a JSON
+merge patch carrying the live ``metadata.resourceVersion`` is sent (optimistic lock: a
+concurrent writer makes the API server answer 409, and the whole read-merge-write is redone on a
+fresh read). Check mode sends the same request with ``dryRun=All``, so the server predicts the
+result. ``changed`` always comes from comparing the live object with the object the API returned.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import json
+import time
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
+    ApiError,
+    InvalidInput,
+    ResourceNotFound,
+)
+
+try:
+    from kubernetes.client.rest import ApiException
+except ImportError:  # pragma: no cover - the client layer reports the missing library
+
+    class ApiException(Exception):
+        status = None
+
+
+FIELD_MANAGER = "openshift-ai-model-serving"
+MERGE_PATCH = "application/merge-patch+json"
+CONFLICT_RETRIES = 5
+
+# Metadata the API server changes on every write; never a reason to report "changed".
+VOLATILE_METADATA = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
+_REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def split_path(path):
+    """``"spec.a.b"`` -> ``["spec", "a", "b"]``. A backslash escapes a dot inside a key."""
+    if not path:
+        return []
+    parts, cur, i = [], "", 0
+    while i < len(path):
+        c = path[i]
+        if c == "\\" and i + 1 < len(path) and path[i + 1] == ".":
+            cur += "."
+            i += 2
+            continue
+        if c == ".":
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    parts.append(cur)
+    return parts
+
+
+def _norm_paths(mapping, what):
+    out = {}
+    for path, value in (mapping or {}).items():
+        parts = split_path(path)
+        if not parts or any(p == "" for p in parts):
+            raise InvalidInput("%s: invalid dotted path %r" % (what, path))
+        out[tuple(parts)] = value
+    return out
+
+
+def keyed_merge(base, patch, list_merge_keys=None, remove_entries=None):
+    """Return ``base`` with ``patch`` merged in; neither argument is modified.
+
+    - dicts merge recursively; a ``None`` value in the patch deletes the key (RFC 7386);
+    - a list at a path of ``list_merge_keys`` (dotted path -> key field) is merged entry by entry:
+      an entry whose key matches an existing entry is merged into it, other entries are appended,
+      existing entries the patch does not mention are kept in place;
+    - any other list is replaced;
+    - ``remove_entries`` (dotted path -> key values) then drops entries of keyed lists.
+    """
+    keys = _norm_paths(list_merge_keys, "list_merge_keys")
+    removals = _norm_paths(remove_entries, "remove_entries")
+    for path in removals:
+        if path not in keys:
+            raise InvalidInput(
+                "remove_entries: %s is not in list_merge_keys, so its key field is unknown" % ".".join(path)
+            )
+    merged = _merge(copy.deepcopy(base) if base is not None else None, patch, (), keys)
+    for path, values in removals.items():
+        _remove(merged, path, keys[path], values)
+    return merged
+
+
+def _merge(base, patch, path, keys):
+    if isinstance(patch, dict):
+        out = dict(base) if isinstance(base, dict) else {}
+        for k, v in patch.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = _merge(out.get(k), v, path + (k,), keys)
+        return out
+    if isinstance(patch, list) and path in keys:
+        return _merge_keyed_list(base if isinstance(base, list) else [], patch, path, keys)
+    return copy.deepcopy(patch)
+
+
+def _merge_keyed_list(base, patch, path, keys):
+    key = keys[path]
+    out = list(base)
+    for item in patch:
+        if not isinstance(item, dict) or item.get(key) is None:
+            raise InvalidInput(
+                "every entry of %s must be a mapping with the key field %r: %r" % (".".join(path), key, item)
+            )
+        for i, existing in enumerate(out):
+            if isinstance(existing, dict) and existing.get(key) == item[key]:
+                out[i] = _merge(existing, item, path, keys)
+                break
+        else:
+            out.append(_merge(None, item, path, keys))
+    return out
+
+
+def _remove(obj, path, key, values):
+    cur = obj
+    for part in path[:-1]:
+        if not isinstance(cur, dict) or not isinstance(cur.get(part), dict):
+            return
+        cur = cur[part]
+    if not isinstance(cur, dict) or not isinstance(cur.get(path[-1]), list):
+        return
+    wanted = set(str(v) for v in values)
+    cur[path[-1]] = [e for e in cur[path[-1]] if not (isinstance(e, dict) and str(e.get(key)) in wanted)]
+
+
+def clean(obj):
+    """Copy of an object without the volatile metadata (for comparison and diffs)."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        for k in VOLATILE_METADATA:
+            meta.pop(k, None)
+    return out
+
+
+def recursive_diff(before, after):
+    """Return ``(before_part, after_part)`` holding only what differs, or ``None`` when equal."""
+    if before == after:
+        return None
+    if isinstance(before, dict) and isinstance(after, dict):
+        b, a = {}, {}
+        for k in set(before) | set(after):
+            if k not in after:
+                b[k] = before[k]
+            elif k not in before:
+                a[k] = after[k]
+            else:
+                sub = recursive_diff(before[k], after[k])
+                if sub is not None:
+                    b[k], a[k] = sub
+        return b, a
+    return before, after
+
+
+def objects_differ(live, other):
+    return recursive_diff(clean(live), clean(other)) is not None
+
+
+def merge_patch_between(live, desired):
+    """RFC 7386 merge patch turning ``live`` into ``desired`` (lists are sent whole)."""
+    patch = {}
+    for k in set(live) | set(desired):
+        if k not in desired:
+            patch[k] = None
+        elif k not in live:
+            patch[k] = desired[k]
+        elif live[k] != desired[k]:
+            if isinstance(live[k], dict) and isinstance(desired[k], dict):
+                patch[k] = merge_patch_between(live[k], desired[k])
+            else:
+                patch[k] = desired[k]
+    return patch
+
+
+def redact(obj):
+    """Hide Secret values so they never reach results, diffs or logs."""
+    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+        return obj
+    out = copy.deepcopy(obj)
+    for field in ("data", "stringData"):
+        if isinstance(out.get(field), dict):
+            out[field] = dict((k, _REDACTED) for k in out[field])
+    annotations = (out.get("metadata") or {}).get("annotations") or {}
+    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+        annotations["kubectl.kubernetes.io/last-applied-configuration"] = _REDACTED
+    return out
+
+
+def describe(kind, name, namespace=None):
+    return "%s %s/%s" % (kind, namespace, name) if namespace else "%s %s" % (kind, name)
+
+
+def api_error(exc, action, what):
+    """Turn a kubernetes ApiException into ApiError with the server's message."""
+    message = getattr(exc, "reason", None) or str(exc)
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message") or message
+        except (ValueError, TypeError, AttributeError):
+            message = str(body)[:500]
+    return ApiError(
+        "Failed to %s %s: %s (HTTP %s)" % (action, what, message, getattr(exc, "status", "?")),
+        status=getattr(exc, "status", None),
+        reason=getattr(exc, "reason", None),
+    )
+
+
+def _to_dict(instance):
+    if instance is None:
+        return None
+    if isinstance(instance, dict):
+        return instance
+    return instance.to_dict()
+
+
+# --------------------------------------------------------------------------- service
+
+
+class PatchResult(object):
+    """Outcome of :meth:`Service.patch`."""
+
+    def __init__(self, changed, before, after, method):
+        self.changed = changed
+        self.before = before
+        self.after = after
+        self.method = method  # "none", "patch" or "create"
+
+    def diff(self):
+        """``{"before": .., "after": ..}`` restricted to the differing fields (Secrets redacted)."""
+        sub = recursive_diff(clean(redact(self.before)) or {}, clean(redact(self.after)) or {})
+        before, after = sub if sub is not None else ({}, {})
+        return {"before": before, "after": after}
+
+
+class Service(object):
+    """CRUD on top of :class:`_client.Client`; ``check_mode`` turns every write into a server dry run."""
+
+    def __init__(self, client, check_mode=False, sleep=time.sleep):
+        self.client = client
+        self.check_mode = check_mode
+        self._sleep = sleep
+
+    def _write_params(self):
+        params = {"field_manager": FIELD_MANAGER}
+        if self.check_mode:
+            params["dry_run"] = "All"
+        return params
+
+    def resource(self, api_version, kind):
+        return self.client.resource(api_version, kind)
+
+    def get(self, api_version, kind, name, namespace=None, resource=None):
+        """The object as a dict, or None when absent. Raises ResourceNotFound if the kind is unknown."""
+        resource = resource or self.resource(api_version, kind)
+        try:
+            return _to_dict(resource.get(name=name, namespace=namespace if resource.namespaced else None))
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise api_error(e, "read", describe(kind, name, namespace))
+
+    def create(self, resource, body, namespace=None):
+        try:
+            return _to_dict(
+                resource.create(body=body, namespace=namespace if resource.namespaced else None, **self._write_params())
+            )
+        except ApiException as e:
+            if e.status == 409:
+                raise
+            meta = body.get("metadata", {})
+            raise api_error(e, "create", describe(body.get("kind"), meta.get("name"), namespace))
+
+    def patch(
+        self, api_version, kind, name, namespace=None, patch=None, list_merge_keys=None, remove_entries=None, create=False
+    ):
+        """Merge ``patch`` into the object idempotently; see the module docstring. Returns PatchResult."""
+        patch = patch or {}
+        if not isinstance(patch, dict):
+            raise InvalidInput("patch must be a mapping, got %s" % type(patch).__name__)
+        resource = self.resource(api_version, kind)
+        if resource.namespaced and not namespace:
+            raise InvalidInput("%s is namespaced: namespace is required" % kind)
+        namespace = namespace if resource.namespaced else None
+        what = describe(kind, name, namespace)
+        # Validate the merge arguments before any request.
+        keyed_merge({}, patch, list_merge_keys, remove_entries)
+
+        last_conflict = None
+        for attempt in range(CONFLICT_RETRIES):
+            if attempt:
+                self._sleep(min(0.1 * (2 ** attempt), 1.0))
+            live = self.get(api_version, kind, name, namespace, resource=resource)
+            if live is None:
+                if not create:
+                    raise ResourceNotFound(
+                        "%s not found (set create=true to create it from the patch)" % what,
+                        api_version=api_version,
+                        kind=kind,
+                        name=name,
+                        namespace=namespace,
+                    )
+                body = keyed_merge({}, patch, list_merge_keys, remove_entries)
+                body["apiVersion"] = api_version
+                body["kind"] = kind
+                body.setdefault("metadata", {})["name"] = name
+                if namespace:
+                    body["metadata"]["namespace"] = namespace
+                try:
+                    after = self.create(resource, body, namespace)
+                except ApiException as e:  # 409: created concurrently, patch it instead
+                    last_conflict = e
+                    continue
+                return PatchResult(True, None, after, "create")
+
+            desired = keyed_merge(live, patch, list_merge_keys, remove_entries)
+            if not objects_differ(live, desired):
+                return PatchResult(False, live, live, "none")
+            body = merge_patch_between(live, desired)
+            body.setdefault("metadata", {})["resourceVersion"] = live["metadata"]["resourceVersion"]
+            try:
+                after = _to_dict(
+                    resource.patch(
+                        body=body, name=name, namespace=namespace, content_type=MERGE_PATCH, **self._write_params()
+                    )
+                )
+            except ApiException as e:
+                if e.status == 409:
+                    last_conflict = e
+                    continue
+                if e.status == 404:
+                    raise ResourceNotFound("%s disappeared while being patched" % what, kind=kind, name=name)
+                raise api_error(e, "patch", what)
+            return PatchResult(objects_differ(live, after), live, after, "patch")
+        raise api_error(last_conflict, "patch (still conflicting after %d fresh reads)" % CONFLICT_RETRIES, what)

@@ -1,0 +1,456 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiter layer: predicates and watch-based waits on a monotonic clock.
+
+Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+A wait lists the selected objects, evaluates them, then follows a watch from the list's
+resourceVersion and re-evaluates on every event, so it returns as soon as the API server
+reports the change (no polling interval). When the watch ends or expires (410 Gone) it
+re-lists. A kind that is not served yet (CRD not installed) is polled in discovery with a short
+backoff, then watched. The evaluation is a plain function of the current objects, so it is
+unit-tested without a cluster.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import time
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
+    ApiError,
+    InvalidInput,
+    ResourceNotFound,
+    WaitFailed,
+    WaitTimeout,
+)
+
+try:
+    import jmespath
+
+    HAS_JMESPATH = True
+except ImportError:  # pragma: no cover
+    HAS_JMESPATH = False
+
+try:
+    from kubernetes import watch as k8s_watch
+    from kubernetes.client.rest import ApiException
+except ImportError:  # pragma: no cover - the client layer reports the missing library
+    k8s_watch = None
+
+    class ApiException(Exception):
+        status = None
+
+
+try:
+    from urllib3.exceptions import HTTPError as _Urllib3Error
+except ImportError:  # pragma: no cover
+    _Urllib3Error = OSError
+
+_MISSING = object()
+
+
+# --------------------------------------------------------------------------- predicates
+
+
+def get_path(obj, path, default=None):
+    """Value at a dotted path (``status.phase``, ``status.conditions.0.type``) or ``default``."""
+    cur = obj
+    for part in path.split(".") if path else []:
+        if isinstance(cur, dict):
+            if part not in cur:
+                return default
+            cur = cur[part]
+        elif isinstance(cur, list):
+            try:
+                cur = cur[int(part)]
+            except (ValueError, IndexError):
+                return default
+        else:
+            return default
+    return cur
+
+
+def find_condition(obj, ctype):
+    for cond in get_path(obj, "status.conditions", None) or []:
+        if isinstance(cond, dict) and cond.get("type") == ctype:
+            return cond
+    return None
+
+
+def _same(actual, expected):
+    if actual == expected:
+        return True
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return str(actual).lower() == str(expected).lower()
+    return actual is not None and expected is not None and str(actual) == str(expected)
+
+
+class Predicate(object):
+    """A named test on one object: ``pred(obj) -> bool``; ``str(pred)`` describes it."""
+
+    def __init__(self, func, description):
+        self.func = func
+        self.description = description
+
+    def __call__(self, obj):
+        return bool(obj is not None and self.func(obj))
+
+    def __str__(self):
+        return self.description
+
+    __repr__ = __str__
+
+
+def condition(ctype, status="True", reason=None):
+    status = str(status)
+
+    def test(obj):
+        cond = find_condition(obj, ctype)
+        if cond is None or str(cond.get("status")) != status:
+            return False
+        return reason is None or cond.get("reason") == reason
+
+    desc = "condition %s=%s" % (ctype, status) + (" (reason %s)" % reason if reason else "")
+    return Predicate(test, desc)
+
+
+def field(path, value):
+    return Predicate(lambda obj: _same(get_path(obj, path, _MISSING), value), "%s == %r" % (path, value))
+
+
+def jmespath_expr(expression):
+    if not HAS_JMESPATH:
+        raise InvalidInput("the jmespath Python library is required for jmespath predicates")
+    try:
+        compiled = jmespath.compile(expression)
+    except Exception as e:
+        raise InvalidInput("invalid JMESPath expression %r: %s" % (expression, e))
+    return Predicate(lambda obj: bool(compiled.search(obj)), "jmespath %s" % expression)
+
+
+def exists():
+    return Predicate(lambda obj: True, "exists")
+
+
+def all_of(predicates):
+    predicates = list(predicates)
+    if len(predicates) == 1:
+        return predicates[0]
+    return Predicate(lambda obj: all(p(obj) for p in predicates), " and ".join(str(p) for p in predicates))
+
+
+def established():
+    """A CustomResourceDefinition is served: Established=True and its names accepted."""
+    return condition("Established", "True")
+
+
+def from_spec(spec, default=None):
+    """Predicate from a module-style mapping with any of ``condition``, ``field``, ``jmespath``
+    (all given ones must hold). ``default`` is used when the mapping has none of them."""
+    spec = spec or {}
+    preds = []
+    cond = spec.get("condition")
+    if cond:
+        if not cond.get("type"):
+            raise InvalidInput("condition needs a type")
+        status = cond.get("status")
+        preds.append(condition(cond["type"], "True" if status is None else status, cond.get("reason")))
+    fld = spec.get("field")
+    if fld:
+        if not fld.get("path"):
+            raise InvalidInput("field needs a path")
+        preds.append(field(fld["path"], fld.get("value")))
+    if spec.get("jmespath"):
+        preds.append(jmespath_expr(spec["jmespath"]))
+    if not preds:
+        return default
+    return all_of(preds)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def object_key(obj):
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def object_name(obj):
+    ns, name = object_key(obj)
+    return "%s/%s" % (ns, name) if ns else name
+
+
+def status_summary(obj, limit=600):
+    """Short text for messages: the conditions (type=status reason: message) or the status."""
+    if obj is None:
+        return "absent"
+    conds = get_path(obj, "status.conditions", None)
+    if isinstance(conds, list) and conds:
+        parts = []
+        for c in conds:
+            if not isinstance(c, dict):
+                continue
+            text = "%s=%s" % (c.get("type"), c.get("status"))
+            if c.get("reason"):
+                text += " %s" % c["reason"]
+            if c.get("message"):
+                text += ": %s" % c["message"]
+            parts.append(text)
+        text = "; ".join(parts)
+    else:
+        status = obj.get("status")
+        text = json.dumps(status, sort_keys=True, default=str) if status else "no status"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Outcome(object):
+    """What one evaluation of the current objects concluded."""
+
+    def __init__(self, done, message="", failed=False):
+        self.done = done
+        self.failed = failed
+        self.message = message
+
+
+def object_evaluator(success, failures=(), min_count=1):
+    """Evaluation for resource_wait: fail when any object meets a failure predicate; succeed when
+    at least ``min_count`` objects exist and every one meets ``success``."""
+    success = success or exists()
+
+    def evaluate(objects):
+        for obj in objects:
+            for fail in failures:
+                if fail(obj):
+                    return Outcome(
+                        False,
+                        "%s %s meets the failure predicate %s; status: %s"
+                        % (obj.get("kind", "object"), object_name(obj), fail, status_summary(obj)),
+                        failed=True,
+                    )
+        if len(objects) < min_count:
+            return Outcome(False, "no matching object yet (waiting for %s)" % success)
+        pending = [o for o in objects if not success(o)]
+        if pending:
+            return Outcome(
+                False,
+                "; ".join("%s: not %s; status: %s" % (object_name(o), success, status_summary(o)) for o in pending[:5]),
+            )
+        return Outcome(True, "%d object(s) meet %s" % (len(objects), success))
+
+    return evaluate
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+class Deadline(object):
+    def __init__(self, timeout, clock=time.monotonic):
+        self.clock = clock
+        self.start = clock()
+        self.end = self.start + max(0.0, float(timeout))
+
+    def remaining(self):
+        return max(0.0, self.end - self.clock())
+
+    def expired(self):
+        return self.clock() >= self.end
+
+    def elapsed(self):
+        return self.clock() - self.start
+
+
+class WaitResult(object):
+    def __init__(self, objects, elapsed, message):
+        self.objects = objects
+        self.elapsed = elapsed
+        self.message = message
+
+
+def _api_path_for(api_version):
+    return "/api/%s" % api_version if "/" not in api_version else "/apis/%s" % api_version
+
+
+class Waiter(object):
+    """Watch-based wait for objects of one kind selected by name and/or label selector."""
+
+    # Bounds for one watch request; each re-list also re-checks the deadline.
+    MAX_WATCH_SECONDS = 120
+    DISCOVERY_BACKOFF = (0.2, 0.3, 0.5, 0.8, 1.0)
+
+    def __init__(
+        self,
+        client,
+        api_version,
+        kind,
+        namespace=None,
+        name=None,
+        label_selector=None,
+        field_selector=None,
+        clock=time.monotonic,
+        sleep=time.sleep,
+    ):
+        self.client = client
+        self.api_version = api_version
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.clock = clock
+        self.sleep = sleep
+        self.last_objects = []
+
+    # -- discovery -------------------------------------------------------------------------
+    def _served(self):
+        """Cheap check (one request) whether api_version serves kind."""
+        try:
+            data = self.client.api_client.call_api(
+                _api_path_for(self.api_version),
+                "GET",
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=True,
+                _request_timeout=10,
+            )
+        except ApiException as e:
+            if e.status in (404, 503):
+                return False
+            raise ApiError("discovery of %s failed: %s" % (self.api_version, e), status=e.status)
+        for res in (data or {}).get("resources", []):
+            if res.get("kind") == self.kind and "/" not in res.get("name", ""):
+                return True
+        return False
+
+    def resource(self, deadline):
+        """The dynamic resource, waiting (discovery polls with backoff) until the kind is served."""
+        attempt = 0
+        while True:
+            if self._served():
+                try:
+                    return self.client.resource(self.api_version, self.kind)
+                except ResourceNotFound:
+                    pass
+            if deadline.expired():
+                raise WaitTimeout(
+                    "Timed out after %.0fs: the cluster does not serve %s %s (is its CRD installed?)"
+                    % (deadline.elapsed(), self.api_version, self.kind),
+                    elapsed=deadline.elapsed(),
+                    resources=[],
+                )
+            delay = self.DISCOVERY_BACKOFF[min(attempt, len(self.DISCOVERY_BACKOFF) - 1)]
+            self.sleep(min(delay, max(deadline.remaining(), 0.01)))
+            attempt += 1
+
+    # -- list/watch ------------------------------------------------------------------------
+    def _selectors(self):
+        fields = []
+        if self.name:
+            fields.append("metadata.name=%s" % self.name)
+        if self.field_selector:
+            fields.append(self.field_selector)
+        return ",".join(fields) or None
+
+    def _list(self, resource):
+        kwargs = {}
+        if self.label_selector:
+            kwargs["label_selector"] = self.label_selector
+        if self._selectors():
+            kwargs["field_selector"] = self._selectors()
+        namespace = self.namespace if resource.namespaced else None
+        try:
+            result = resource.get(namespace=namespace, **kwargs).to_dict()
+        except ApiException as e:
+            raise ApiError("Failed to list %s: %s" % (self.kind, getattr(e, "reason", e)), status=e.status)
+        items = result.get("items") or []
+        for item in items:  # list items carry no kind/apiVersion
+            item.setdefault("kind", self.kind)
+            item.setdefault("apiVersion", self.api_version)
+        return items, (result.get("metadata") or {}).get("resourceVersion")
+
+    def wait(self, evaluate, timeout):
+        """Block until ``evaluate(objects)`` is done. Raises WaitFailed (outcome.failed) or
+        WaitTimeout carrying the last objects and message."""
+        deadline = Deadline(timeout, self.clock)
+        resource = self.resource(deadline)
+        namespace = self.namespace if resource.namespaced else None
+        outcome = Outcome(False, "not evaluated")
+        while True:
+            items, rv = self._list(resource)
+            state = dict((object_key(o), o) for o in items)
+            outcome = self._check(evaluate, state, deadline)
+            if outcome.done:
+                return WaitResult(self.last_objects, deadline.elapsed(), outcome.message)
+            if deadline.expired():
+                break
+            watcher = k8s_watch.Watch()
+            seconds = int(min(self.MAX_WATCH_SECONDS, deadline.remaining()) + 0.999)
+            try:
+                for event in self.client.dynamic.watch(
+                    resource,
+                    namespace=namespace,
+                    label_selector=self.label_selector,
+                    field_selector=self._selectors(),
+                    resource_version=rv,
+                    timeout=max(1, seconds),
+                    watcher=watcher,
+                ):
+                    obj = event.get("raw_object") or {}
+                    etype = event.get("type")
+                    if etype == "BOOKMARK" or not obj.get("metadata"):
+                        continue
+                    obj.setdefault("kind", self.kind)
+                    obj.setdefault("apiVersion", self.api_version)
+                    if etype == "DELETED":
+                        state.pop(object_key(obj), None)
+                    else:
+                        state[object_key(obj)] = obj
+                    outcome = self._check(evaluate, state, deadline)
+                    if outcome.done:
+                        watcher.stop()
+                        return WaitResult(self.last_objects, deadline.elapsed(), outcome.message)
+                    if deadline.expired():
+                        watcher.stop()
+                        break
+            except ApiException as e:
+                if e.status not in (410, 500, 503, 504):  # expired resourceVersion or flaky server: re-list
+                    raise ApiError("Failed to watch %s: %s" % (self.kind, getattr(e, "reason", e)), status=e.status)
+            except (_Urllib3Error, OSError):
+                self.sleep(min(0.5, deadline.remaining()))  # dropped connection: re-list
+            if deadline.expired():
+                break
+        raise WaitTimeout(
+            "Timed out after %.0fs waiting for %s: %s" % (deadline.elapsed(), self.describe(), outcome.message),
+            elapsed=deadline.elapsed(),
+            resources=self.last_objects,
+        )
+
+    def _check(self, evaluate, state, deadline):
+        self.last_objects = sorted(state.values(), key=object_key)
+        outcome = evaluate(self.last_objects)
+        if outcome.failed:
+            raise WaitFailed(outcome.message, elapsed=deadline.elapsed(), resources=self.last_objects)
+        return outcome
+
+    def describe(self):
+        target = self.kind
+        if self.name:
+            target += " %s" % self.name
+        if self.label_selector:
+            target += " with labels %s" % self.label_selector
+        if self.namespace:
+            target += " in namespace %s" % self.namespace
+        return target
+
+    def snapshot(self, evaluate):
+        """Evaluate once without waiting (check mode). Returns (objects, outcome); a kind that is
+        not served gives no objects."""
+        if not self._served():
+            return [], Outcome(False, "the cluster does not serve %s %s yet" % (self.api_version, self.kind))
+        resource = self.client.resource(self.api_version, self.kind)
+        items, _rv = self._list(resource)
+        objects = sorted(items, key=object_key)
+        return objects, evaluate(objects)

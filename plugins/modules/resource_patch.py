@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: resource_patch
+short_description: Patch a Kubernetes object idempotently, merging keyed lists
+version_added: 0.1.0
+description:
+  - Merges O(patch) into an existing object with JSON merge semantics, except that the lists named
+    in O(list_merge_keys) are merged entry by entry on a key field, so adding an entry keeps the
+    entries already there (for example the Service Mesh control plane
+    C(spec.techPreview.meshConfig.extensionProviders), keyed by C(name)).
+  - The merge is computed against a fresh read of the object. When the result equals the live
+    object no request is sent, so the object's C(resourceVersion) does not move.
+  - Otherwise a JSON merge patch is sent that carries the live C(metadata.resourceVersion); if
+    another writer changed the object in between, the API server answers 409 and the module
+    re-reads and merges again (up to 5 times).
+  - Labels, annotations and every field the patch does not mention are kept.
+author:
+  - OpenShift AI model_serving maintainers
+extends_documentation_fragment:
+  - openshift_ai.model_serving.connection
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The write is sent as a server-side dry run (C(dryRun=All)), so admission and defaulting
+        are applied and nothing is stored. RV(result) is the object the server predicts.
+  diff_mode:
+    support: full
+    details:
+      - RV(diff) holds only the fields that differ between the live object and the result.
+  idempotent:
+    description: Running the task twice with the same options changes nothing the second time.
+    support: full
+  platform:
+    platforms: posix
+  action_group:
+    membership:
+      - openshift_ai.model_serving.cluster
+options:
+  api_version:
+    description:
+      - API version of the object, for example C(v1) or C(maistra.io/v2).
+    type: str
+    default: v1
+  kind:
+    description:
+      - Kind of the object, for example C(ServiceMeshControlPlane).
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the object.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the object. Required for namespaced kinds; ignored for cluster-scoped kinds.
+    type: str
+  patch:
+    description:
+      - Fields to merge into the object. Mappings merge recursively; a V(null) value removes the key.
+      - Lists replace the live list, unless their path is in O(list_merge_keys).
+    type: dict
+    default: {}
+  list_merge_keys:
+    description:
+      - Lists to merge entry by entry. Maps the dotted path of a list (from the object root) to the
+        field that identifies an entry, for example C(spec.techPreview.meshConfig.extensionProviders)
+        to C(name).
+      - An entry of the patch whose key matches a live entry is merged into it; other entries are
+        appended; live entries the patch does not mention are kept in place.
+      - Escape a dot that belongs to a key with a backslash.
+    type: dict
+    default: {}
+  remove_entries:
+    description:
+      - Entries to remove from keyed lists. Maps a dotted path that is also in O(list_merge_keys)
+        to the key values of the entries to remove. Removing an absent entry changes nothing.
+    type: dict
+    default: {}
+  create:
+    description:
+      - Create the object from O(patch) (plus O(api_version), O(kind), O(name), O(namespace))
+        when it does not exist. Without it a missing object is an error.
+    type: bool
+    default: false
+notes:
+  - The error for a kind the cluster does not serve names the kind (its operator or CRD is
+    probably not installed yet); the error for a missing object names the object.
+  - Secret C(data) and C(stringData) values are never returned; they are replaced by a placeholder.
+seealso:
+  - module: openshift_ai.model_serving.resource_wait
+  - module: kubernetes.core.k8s_json_patch
+"""
+
+EXAMPLES = r"""
+- name: Add Authorino as an extension provider, keeping the other providers
+  openshift_ai.model_serving.resource_patch:
+    api_version: maistra.io/v2
+    kind: ServiceMeshControlPlane
+    name: data-science-smcp
+    namespace: istio-system
+    list_merge_keys:
+      spec.techPreview.meshConfig.extensionProviders: name
+    patch:
+      spec:
+        techPreview:
+          meshConfig:
+            extensionProviders:
+              - name: redhat-ods-applications-auth-provider
+                envoyExtAuthzGrpc:
+                  service: authorino-authorino-authorization.redhat-ods-applications-auth-provider.svc.cluster.local
+                  port: 50051
+
+- name: Remove an extension provider by name
+  openshift_ai.model_serving.resource_patch:
+    api_version: maistra.io/v2
+    kind: ServiceMeshControlPlane
+    name: data-science-smcp
+    namespace: istio-system
+    list_merge_keys:
+      spec.techPreview.meshConfig.extensionProviders: name
+    remove_entries:
+      spec.techPreview.meshConfig.extensionProviders:
+        - old-provider
+
+- name: Set a ConfigMap key, creating the ConfigMap when absent
+  openshift_ai.model_serving.resource_patch:
+    kind: ConfigMap
+    name: inferenceservice-config
+    namespace: redhat-ods-applications
+    create: true
+    patch:
+      data:
+        deploy: '{"defaultDeploymentMode": "Serverless"}'
+"""
+
+RETURN = r"""
+result:
+  description:
+    - The object after the patch (in check mode, as the server predicts it). Unchanged objects are
+      returned as read.
+  returned: success
+  type: dict
+  sample: {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane", "metadata": {"name": "data-science-smcp"}}
+method:
+  description: What was sent to the API server.
+  returned: success
+  type: str
+  sample: patch
+  choices: [none, patch, create]
+diff:
+  description:
+    - The fields that differ between the live object and RV(result). Returned in diff mode and in
+      check mode.
+  returned: when diff or check mode is on
+  type: dict
+  contains:
+    before:
+      description: Differing fields as they were.
+      type: dict
+      returned: always
+    after:
+      description: Differing fields as they are (or would be).
+      type: dict
+      returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import run_module, with_connection
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import Service, redact
+
+
+def argspec():
+    return with_connection(
+        dict(
+            api_version=dict(type="str", default="v1"),
+            kind=dict(type="str", required=True),
+            name=dict(type="str", required=True),
+            namespace=dict(type="str"),
+            patch=dict(type="dict", default={}),
+            list_merge_keys=dict(type="dict", default={}),
+            remove_entries=dict(type="dict", default={}),
+            create=dict(type="bool", default=False),
+        )
+    )
+
+
+def execute(module):
+    params = module.params
+    for path, values in params["remove_entries"].items():
+        if not isinstance(values, list):
+            raise InvalidInput("remove_entries.%s must be a list of key values" % path)
+    service = Service(Client(params), check_mode=module.check_mode)
+    outcome = service.patch(
+        params["api_version"],
+        params["kind"],
+        params["name"],
+        namespace=params["namespace"],
+        patch=params["patch"],
+        list_merge_keys=params["list_merge_keys"],
+        remove_entries=params["remove_entries"],
+        create=params["create"],
+    )
+    result = dict(changed=outcome.changed, result=redact(outcome.after), method=outcome.method)
+    if module._diff or module.check_mode:
+        result["diff"] = outcome.diff()
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    run_module(module, execute)
+
+
+if __name__ == "__main__":
+    main()

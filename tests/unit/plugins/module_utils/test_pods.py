@@ -1,0 +1,180 @@
+"""Pod diagnosis, label selectors and group evaluation (pure functions on pod dicts)."""
+
+import pytest
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods import (
+    Group,
+    diagnose,
+    evaluate_groups,
+    is_ready,
+    parse_selector,
+    pods_evaluator,
+    selector_matches,
+    summary,
+)
+
+
+def pod(name="authorino-1", labels=None, containers=("authorino", "istio-proxy"), phase="Running", ready=True,
+        statuses=None, conditions=None, deleting=False):
+    meta = {"name": name, "namespace": "ns", "labels": labels if labels is not None else {"app": "authorino"}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    if statuses is None:
+        statuses = [{"name": c, "ready": ready, "restartCount": 0, "state": {"running": {}}} for c in containers]
+    conds = [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True" if ready else "False"}]
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"name": c} for c in containers], "nodeName": "worker-0"},
+        "status": {"phase": phase, "conditions": conditions if conditions is not None else conds, "containerStatuses": statuses},
+    }
+
+
+def waiting(name, reason, message="", last=None, restarts=3):
+    cs = {"name": name, "ready": False, "restartCount": restarts, "state": {"waiting": {"reason": reason, "message": message}}}
+    if last:
+        cs["lastState"] = {"terminated": last}
+    return cs
+
+
+OK = {"name": "istio-proxy", "ready": True, "restartCount": 0, "state": {"running": {}}}
+
+
+@pytest.mark.parametrize(
+    "reason", ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"]
+)
+def test_fatal_waiting_reasons(reason):
+    p = pod(ready=False, statuses=[waiting("authorino", reason, "details here"), OK], phase="Pending")
+    problems = diagnose(p)
+    assert len(problems) == 1
+    prob = problems[0]
+    assert (prob.pod, prob.container, prob.reason) == ("authorino-1", "authorino", reason)
+    assert "details here" in str(prob) and "authorino-1" in str(prob) and "container authorino" in str(prob)
+
+
+def test_crashloop_mentions_last_exit():
+    last = {"exitCode": 137, "reason": "Error"}
+    p = pod(ready=False, statuses=[waiting("authorino", "CrashLoopBackOff", "back-off 40s restarting", last), OK])
+    assert "last exit code 137 (Error)" in diagnose(p)[0].message
+
+
+def test_oomkilled_not_ready():
+    cs = {"name": "authorino", "ready": False, "restartCount": 2, "state": {"running": {}},
+          "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}
+    assert diagnose(pod(ready=False, statuses=[cs, OK]))[0].reason == "OOMKilled"
+    cs["ready"] = True  # recovered: not fatal any more
+    assert diagnose(pod(statuses=[cs, OK])) == []
+
+
+def test_unschedulable():
+    conds = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+              "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]
+    p = pod(phase="Pending", ready=False, statuses=[], conditions=conds)
+    prob = diagnose(p)[0]
+    assert prob.reason == "Unschedulable" and prob.container is None and "nvidia.com/gpu" in prob.message
+
+
+def test_transient_states_are_not_fatal():
+    assert diagnose(pod(ready=False, statuses=[waiting("authorino", "ContainerCreating"), OK])) == []
+    assert diagnose(pod(ready=False, statuses=[waiting("authorino", "PodInitializing"), OK])) == []
+    assert diagnose(pod()) == []
+
+
+def test_init_container_failures_count():
+    p = pod(ready=False, phase="Pending")
+    p["status"]["initContainerStatuses"] = [waiting("init-db", "CrashLoopBackOff")]
+    assert diagnose(p)[0].container == "init-db"
+
+
+def test_is_ready():
+    assert is_ready(pod())
+    assert not is_ready(pod(ready=False))
+    assert not is_ready(pod(phase="Pending"))
+    assert not is_ready(pod(deleting=True))
+
+
+def test_summary():
+    s = summary(pod(ready=False, statuses=[waiting("authorino", "CrashLoopBackOff"), OK]))
+    assert s["name"] == "authorino-1" and s["ready"] is False and s["node"] == "worker-0"
+    assert s["containers"][0] == {"name": "authorino", "ready": False, "state": "waiting", "reason": "CrashLoopBackOff", "restarts": 3}
+    assert s["problems"][0]["reason"] == "CrashLoopBackOff"
+
+
+@pytest.mark.parametrize(
+    "selector,labels,expected",
+    [
+        ("app=authorino", {"app": "authorino"}, True),
+        ("app==authorino", {"app": "other"}, False),
+        ("app=authorino,tier!=web", {"app": "authorino", "tier": "web"}, False),
+        ("app=authorino,tier!=web", {"app": "authorino"}, True),
+        ("app in (a, b),env notin (prod)", {"app": "b", "env": "dev"}, True),
+        ("app in (a, b)", {"app": "c"}, False),
+        ("control-plane", {"control-plane": ""}, True),
+        ("!canary", {"canary": "1"}, False),
+        ("", {"x": "y"}, True),
+    ],
+)
+def test_selectors(selector, labels, expected):
+    assert selector_matches(parse_selector(selector), labels) is expected
+
+
+def test_bad_selector():
+    with pytest.raises(InvalidInput):
+        parse_selector("app=(x")
+    with pytest.raises(InvalidInput, match="label_selector and/or name_prefix"):
+        Group({"name": "empty"})
+
+
+def test_groups_by_selector_prefix_min_ready_and_containers():
+    groups = [
+        Group({"name": "authorino", "label_selector": "app=authorino", "min_ready": 2, "containers": ["authorino", "istio-proxy"]}),
+        Group({"name_prefix": "kserve-", "min_ready": 1}),
+    ]
+    pods = [
+        pod("authorino-1"),
+        pod("authorino-2", containers=("authorino",)),  # no sidecar: does not count
+        pod("kserve-controller-1", labels={}, containers=("manager",)),
+        pod("other", labels={}),
+    ]
+    report = evaluate_groups(groups, pods)
+    assert report[0]["ready"] == 1 and not report[0]["ok"]
+    assert report[0]["wrong_containers"] == {"authorino-2": ["authorino"]}
+    assert report[1]["pods"] == ["kserve-controller-1"] and report[1]["ok"]
+    outcome = pods_evaluator(groups)(pods)
+    assert not outcome.done and not outcome.failed
+    assert "1/2 ready" in outcome.message and "expected ['authorino', 'istio-proxy']" in outcome.message
+    pods[1] = pod("authorino-2")
+    assert pods_evaluator(groups)(pods).done
+
+
+def test_prefix_and_selector_both_apply():
+    g = Group({"label_selector": "app=authorino", "name_prefix": "authorino-"})
+    assert g.selects(pod("authorino-1")) and not g.selects(pod("x-1")) and not g.selects(pod("authorino-1", labels={}))
+
+
+def test_fail_fast_names_pod_container_reason_and_events():
+    groups = [Group({"label_selector": "app=authorino"})]
+    pods = [pod(ready=False, statuses=[waiting("authorino", "CrashLoopBackOff", "back-off 10s"), OK])]
+    seen = []
+
+    def events(problem):
+        seen.append(problem.pod)
+        return ["Warning BackOff: Back-off restarting failed container authorino"]
+
+    outcome = pods_evaluator(groups, events=events)(pods)
+    assert outcome.failed
+    assert "pod authorino-1 container authorino: CrashLoopBackOff (back-off 10s)" in outcome.message
+    assert "event: Warning BackOff" in outcome.message and seen == ["authorino-1"]
+    slow = pods_evaluator(groups, fail_fast=False)(pods)
+    assert not slow.failed and "CrashLoopBackOff" in slow.message
+
+
+def test_unselected_broken_pods_are_ignored():
+    groups = [Group({"label_selector": "app=authorino"})]
+    pods = [pod(), pod("broken", labels={"app": "x"}, ready=False, statuses=[waiting("authorino", "ErrImagePull"), OK])]
+    assert pods_evaluator(groups)(pods).done
+
+
+def test_empty_group_message():
+    outcome = pods_evaluator([Group({"name_prefix": "nothing-"})])([pod()])
+    assert "no pod matches" in outcome.message
