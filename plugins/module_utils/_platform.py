@@ -1,0 +1,337 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only cluster facts for the model-serving install: platform, versions, operators,
+the existing serving stack, GPU nodes, and which install path the cluster allows.
+
+Two layers: :func:`gather` reads raw objects (a kind that is not served counts as "none
+present", never as an error), :func:`analyze` turns raw dicts into facts. ``analyze`` is pure,
+so the decision rules are unit-tested on plain dicts.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ApiError, ResourceNotFound
+
+# (key, candidate api versions, kind, namespaced). The first served version wins.
+KINDS = {
+    "ingress": (("config.openshift.io/v1",), "Ingress"),
+    "infrastructure": (("config.openshift.io/v1",), "Infrastructure"),
+    "clusterversion": (("config.openshift.io/v1",), "ClusterVersion"),
+    "csv": (("operators.coreos.com/v1alpha1",), "ClusterServiceVersion"),
+    "subscription": (("operators.coreos.com/v1alpha1",), "Subscription"),
+    "smcp": (("maistra.io/v2", "maistra.io/v1"), "ServiceMeshControlPlane"),
+    "knative_serving": (("operator.knative.dev/v1beta1", "operator.knative.dev/v1alpha1"), "KnativeServing"),
+    "dsci": (("dscinitialization.opendatahub.io/v1",), "DSCInitialization"),
+    "dsc": (("datasciencecluster.opendatahub.io/v1",), "DataScienceCluster"),
+    "node": (("v1",), "Node"),
+}
+
+FEATURE_TRACKER_GROUP = "features.opendatahub.io"
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+NFD_NVIDIA_LABELS = (
+    "feature.node.kubernetes.io/pci-10de.present",
+    "feature.node.kubernetes.io/pci-0302_10de.present",
+    "feature.node.kubernetes.io/pci-0300_10de.present",
+)
+GPU_RESOURCE = "nvidia.com/gpu"
+ROSA_TAGS = {"red-hat-clustertype": "rosa"}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _list(client, key, name=None):
+    """Return (served, [objects as dicts]) for a kind; (False, []) when the cluster does not serve it."""
+    versions, kind = KINDS[key]
+    res = None
+    for api_version in versions:
+        try:
+            res = client.resource(api_version, kind)
+            break
+        except ResourceNotFound:
+            continue
+    if res is None:
+        return False, []
+    try:
+        if name is not None:
+            return True, [res.get(name=name).to_dict()]
+        return True, [item.to_dict() if hasattr(item, "to_dict") else dict(item) for item in res.get().items]
+    except Exception as e:
+        if getattr(e, "status", None) == 404:
+            return True, []
+        raise ApiError("Could not read %s %s: %s" % (versions[0], kind, getattr(e, "summary", lambda: e)()), kind=kind)
+
+
+def gather(client):
+    """Raw objects per key, plus ``served``: which kinds the cluster serves."""
+    raw = {"served": {}}
+    singletons = {"ingress": "cluster", "infrastructure": "cluster", "clusterversion": "version"}
+    for key in KINDS:
+        served, items = _list(client, key, singletons.get(key))
+        raw["served"][key] = served
+        raw[key] = items
+    return raw
+
+
+# --------------------------------------------------------------------------------------------
+# Facts
+# --------------------------------------------------------------------------------------------
+
+
+def _get(obj, path, default=None):
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return default
+        cur = cur.get(part)
+        if cur is None:
+            return default
+    return cur
+
+
+def _condition(obj, ctype):
+    for c in _get(obj, "status.conditions", []) or []:
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def _ref(obj):
+    meta = obj.get("metadata") or {}
+    return "%s/%s" % (meta.get("namespace"), meta.get("name")) if meta.get("namespace") else meta.get("name")
+
+
+def detect_platform(infrastructure):
+    """Return (platform_type, is_rosa, signals).
+
+    ROSA reports platform type ``AWS``; what marks it is the cluster's AWS resource tag
+    ``red-hat-clustertype: rosa`` (``status.platformStatus.aws.resourceTags``). Hosted ROSA
+    (HCP) also has ``status.controlPlaneTopology: External``. A literal ``ROSA`` type is accepted
+    too, for environments that set it directly."""
+    if not infrastructure:
+        return None, False, []
+    status = infrastructure.get("status") or {}
+    ptype = _get(status, "platformStatus.type") or status.get("platform")
+    signals = []
+    if ptype and ptype.upper() in ("ROSA", "ROSA_HCP"):
+        signals.append("Infrastructure status.platformStatus.type is %s" % ptype)
+    tags = _get(status, "platformStatus.aws.resourceTags", []) or []
+    tag_map = dict((t.get("key"), t.get("value")) for t in tags if isinstance(t, dict))
+    for key, value in ROSA_TAGS.items():
+        if (tag_map.get(key) or "").lower() == value:
+            signals.append("AWS resource tag %s=%s" % (key, tag_map[key]))
+    if ptype == "AWS" and status.get("controlPlaneTopology") == "External" and tag_map.get("red-hat-managed") == "true":
+        signals.append("hosted control plane (controlPlaneTopology External) on a Red Hat managed AWS cluster")
+    return ptype, bool(signals), signals
+
+
+def openshift_version(clusterversion):
+    if not clusterversion:
+        return None
+    for entry in _get(clusterversion, "status.history", []) or []:
+        if entry.get("state") == "Completed" and entry.get("version"):
+            return entry["version"]
+    return _get(clusterversion, "status.desired.version")
+
+
+def created_by_operator(obj):
+    """True when the RHOAI operator created this object itself.
+
+    The operator's feature engine owns everything it creates through an ownerReference to a
+    FeatureTracker (``features.opendatahub.io``); RHOAI's own "is this KnativeServing foreign"
+    check looks for exactly that owner. Returns the owner's name, or None."""
+    for ref in _get(obj, "metadata.ownerReferences", []) or []:
+        if ref.get("kind") == "FeatureTracker" and (ref.get("apiVersion") or "").split("/")[0] == FEATURE_TRACKER_GROUP:
+            return ref.get("name") or "FeatureTracker"
+    return None
+
+
+def _stack_object(obj):
+    owner = created_by_operator(obj)
+    ready = _condition(obj, "Ready")
+    return {
+        "name": _get(obj, "metadata.name"),
+        "namespace": _get(obj, "metadata.namespace"),
+        "version": _get(obj, "spec.version") or _get(obj, "status.chartVersion") or _get(obj, "status.version"),
+        "ready": bool(ready and ready.get("status") == "True"),
+        "created_by_operator": bool(owner),
+        "owner": owner,
+    }
+
+
+def _csv_package(csv):
+    for label in (_get(csv, "metadata.labels", {}) or {}):
+        if label.startswith("operators.coreos.com/"):
+            rest = label[len("operators.coreos.com/"):]
+            ns = _get(csv, "metadata.namespace")
+            if ns and rest.endswith("." + ns):
+                return rest[: -len(ns) - 1]
+            return rest
+    return None
+
+
+def operators(csvs, subscriptions):
+    by_csv = {}
+    for sub in subscriptions:
+        for field in ("installedCSV", "currentCSV"):
+            name = _get(sub, "status." + field)
+            if name:
+                by_csv.setdefault((_get(sub, "metadata.namespace"), name), sub)
+    out = []
+    for csv in csvs:
+        if _get(csv, "status.reason") == "Copied":
+            continue  # OLM's copy in every target namespace of an AllNamespaces operator
+        ns, name = _get(csv, "metadata.namespace"), _get(csv, "metadata.name")
+        sub = by_csv.get((ns, name))
+        out.append(
+            {
+                "name": name,
+                "namespace": ns,
+                "package": _get(sub, "spec.name") if sub else _csv_package(csv),
+                "subscription": _get(sub, "metadata.name") if sub else None,
+                "channel": _get(sub, "spec.channel") if sub else None,
+                "version": _get(csv, "spec.version"),
+                "display_name": _get(csv, "spec.displayName"),
+                "phase": _get(csv, "status.phase"),
+                "reason": _get(csv, "status.reason"),
+            }
+        )
+    return sorted(out, key=lambda o: (o["namespace"] or "", o["name"] or ""))
+
+
+def dsci_facts(items):
+    if not items:
+        return None
+    obj = items[0]
+    return {
+        "name": _get(obj, "metadata.name"),
+        "applications_namespace": _get(obj, "spec.applicationsNamespace"),
+        "service_mesh": {
+            "management_state": _get(obj, "spec.serviceMesh.managementState"),
+            "control_plane_name": _get(obj, "spec.serviceMesh.controlPlane.name"),
+            "control_plane_namespace": _get(obj, "spec.serviceMesh.controlPlane.namespace"),
+        },
+        "phase": _get(obj, "status.phase"),
+        "count": len(items),
+    }
+
+
+def dsc_facts(items):
+    if not items:
+        return None
+    obj = items[0]
+    kserve = _get(obj, "spec.components.kserve", {}) or {}
+    return {
+        "name": _get(obj, "metadata.name"),
+        "kserve": {
+            "management_state": kserve.get("managementState"),
+            "serving_management_state": _get(kserve, "serving.managementState"),
+            "default_deployment_mode": kserve.get("defaultDeploymentMode"),
+            "certificate_type": _get(kserve, "serving.ingressGateway.certificate.type"),
+            "certificate_secret": _get(kserve, "serving.ingressGateway.certificate.secretName"),
+        },
+        "modelregistry": {"management_state": _get(obj, "spec.components.modelregistry.managementState")},
+        "phase": _get(obj, "status.phase"),
+        "count": len(items),
+    }
+
+
+def _truthy(value):
+    return str(value).lower() == "true"
+
+
+def gpu_nodes(nodes):
+    out = []
+    for node in nodes:
+        labels = _get(node, "metadata.labels", {}) or {}
+        present = _truthy(labels.get(GPU_PRESENT_LABEL))
+        nfd = [lbl for lbl in NFD_NVIDIA_LABELS if _truthy(labels.get(lbl))]
+        if not (present or nfd):
+            continue
+        alloc = _get(node, "status.allocatable", {}) or {}
+        try:
+            gpus = int(alloc.get(GPU_RESOURCE, 0))
+        except (TypeError, ValueError):
+            gpus = 0
+        out.append(
+            {
+                "name": _get(node, "metadata.name"),
+                "allocatable_gpus": gpus,
+                "gpu_present_label": present,
+                "nfd_nvidia_pci": bool(nfd),
+                "product": labels.get("nvidia.com/gpu.product"),
+            }
+        )
+    return sorted(out, key=lambda n: n["name"])
+
+
+def install_path(smcps, knative_servings, dsci, dsc, served):
+    """Decide automated|manual with reasons (seed 000 §3.1.2, §3.2; operator-api.md §6.7).
+
+    The RHOAI operator refuses to install KServe's dependencies when a ServiceMeshControlPlane
+    or a KnativeServing exists that it did not create itself. The ones it created carry an
+    ownerReference to one of its FeatureTrackers and do not block. A cluster already configured
+    for the manual path (DSCI serviceMesh or DSC kserve.serving Unmanaged) stays manual."""
+    manual, automated = [], []
+    for kind, items, key in (("ServiceMeshControlPlane", smcps, "smcp"), ("KnativeServing", knative_servings, "knative_serving")):
+        foreign = [o for o in items if not o["created_by_operator"]]
+        own = [o for o in items if o["created_by_operator"]]
+        for o in foreign:
+            manual.append(
+                "%s %s/%s exists and was not created by the OpenShift AI operator: the operator cannot install "
+                "KServe's dependencies, so KServe must be installed manually" % (kind, o["namespace"], o["name"])
+            )
+        if own and not foreign:
+            automated.append(
+                "%s %s was created by the OpenShift AI operator (FeatureTracker %s)"
+                % (kind, ", ".join("%s/%s" % (o["namespace"], o["name"]) for o in own), ", ".join(o["owner"] for o in own))
+            )
+        elif not items:
+            automated.append(
+                "no %s exists%s" % (kind, "" if served.get(key) else " (the kind is not served: its operator is not installed)")
+            )
+    if len([o for o in knative_servings]) > 1:
+        manual.append("%d KnativeServing resources exist, which the OpenShift AI operator treats as unsupported" % len(knative_servings))
+    if dsci and dsci["service_mesh"]["management_state"] == "Unmanaged":
+        manual.append("DSCInitialization %s has serviceMesh.managementState Unmanaged: the cluster is set up for the manual path" % dsci["name"])
+    if dsc and dsc["kserve"]["serving_management_state"] == "Unmanaged":
+        manual.append("DataScienceCluster %s has kserve.serving.managementState Unmanaged: the cluster is set up for the manual path" % dsc["name"])
+    if manual:
+        return "manual", manual
+    return "automated", automated
+
+
+def analyze(raw):
+    served = raw.get("served", {})
+    ingress = (raw.get("ingress") or [None])[0]
+    ptype, is_rosa, signals = detect_platform((raw.get("infrastructure") or [None])[0])
+    smcps = sorted((_stack_object(o) for o in raw.get("smcp", [])), key=lambda o: (o["namespace"] or "", o["name"]))
+    kss = sorted((_stack_object(o) for o in raw.get("knative_serving", [])), key=lambda o: (o["namespace"] or "", o["name"]))
+    dsci = dsci_facts(raw.get("dsci", []))
+    dsc = dsc_facts(raw.get("dsc", []))
+    path, reasons = install_path(smcps, kss, dsci, dsc, served)
+    return {
+        "ingress_domain": _get(ingress, "spec.domain") if ingress else None,
+        "platform_type": ptype,
+        "is_rosa": is_rosa,
+        "rosa_signals": signals,
+        "openshift_version": openshift_version((raw.get("clusterversion") or [None])[0]),
+        "operators": operators(raw.get("csv", []), raw.get("subscription", [])),
+        "smcp": smcps,
+        "knative_serving": kss,
+        "dsci": dsci,
+        "dsc": dsc,
+        "gpu_nodes": gpu_nodes(raw.get("node", [])),
+        "install_path": path,
+        "install_path_reasons": reasons,
+        "served_kinds": dict((k, bool(v)) for k, v in served.items()),
+    }
+
+
+def platform_facts(client):
+    return analyze(gather(client))

@@ -1,0 +1,136 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: platform_info
+short_description: Facts about an OpenShift cluster for installing OpenShift AI model serving
+version_added: 0.1.0
+description:
+  - Reads, never writes: the ingress domain, the platform type (and whether it is ROSA), the
+    OpenShift version, the installed operators (ClusterServiceVersions) and their versions, the
+    existing ServiceMeshControlPlanes, KnativeServings, DSCInitialization and DataScienceCluster
+    with their management states, and the GPU nodes.
+  - Decides which KServe install path the cluster allows (seed 000 §3.1.2 and §3.2).
+    V(automated) only when no ServiceMeshControlPlane or KnativeServing exists, except ones the
+    OpenShift AI operator created itself (those carry an ownerReference to one of its
+    FeatureTrackers). Otherwise, or when the DSCInitialization or DataScienceCluster is already set
+    to Unmanaged, V(manual). The reasons are returned with the decision.
+  - A kind that the cluster does not serve (its operator is not installed) counts as none present.
+author:
+  - OpenShift AI model_serving maintainers
+extends_documentation_fragment:
+  - openshift_ai.model_serving.connection
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: The module is read-only; it behaves the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+notes:
+  - ROSA reports the platform type V(AWS). It is recognised by the cluster's AWS resource tag
+    C(red-hat-clustertype=rosa) in C(infrastructures.config.openshift.io/cluster)
+    C(status.platformStatus.aws.resourceTags).
+  - GPU nodes are nodes labelled C(nvidia.com/gpu.present=true) (NVIDIA GPU operator) or
+    C(feature.node.kubernetes.io/pci-10de.present=true) (Node Feature Discovery).
+"""
+
+EXAMPLES = r"""
+- name: Read the cluster facts
+  openshift_ai.model_serving.platform_info:
+  register: facts
+
+- name: Refuse the automated path when the cluster cannot take it
+  ansible.builtin.assert:
+    that: facts.platform.install_path == 'automated'
+    fail_msg: "{{ facts.platform.install_path_reasons | join('; ') }}"
+"""
+
+RETURN = r"""
+platform:
+  description: The cluster facts.
+  returned: always
+  type: dict
+  contains:
+    ingress_domain:
+      description: C(spec.domain) of C(ingresses.config.openshift.io/cluster); null when not served.
+      type: str
+      sample: apps.cluster.example.com
+    platform_type:
+      description: C(status.platformStatus.type) of the Infrastructure C(cluster).
+      type: str
+      sample: AWS
+    is_rosa:
+      description: Whether the cluster is Red Hat OpenShift Service on AWS.
+      type: bool
+    rosa_signals:
+      description: What identified the cluster as ROSA.
+      type: list
+      elements: str
+    openshift_version:
+      description: The last completed version in ClusterVersion C(version).
+      type: str
+      sample: 4.16.20
+    operators:
+      description: Installed ClusterServiceVersions (OLM copies excluded), with package, version and phase.
+      type: list
+      elements: dict
+    smcp:
+      description: ServiceMeshControlPlanes with C(name), C(namespace), C(version), C(ready), C(created_by_operator), C(owner).
+      type: list
+      elements: dict
+    knative_serving:
+      description: KnativeServings, same fields as RV(platform.smcp).
+      type: list
+      elements: dict
+    dsci:
+      description: The DSCInitialization (null when none) with C(service_mesh.management_state) and C(phase).
+      type: dict
+    dsc:
+      description: The DataScienceCluster (null when none) with C(kserve.management_state), C(kserve.serving_management_state).
+      type: dict
+    gpu_nodes:
+      description: Nodes with an NVIDIA GPU, with C(allocatable_gpus).
+      type: list
+      elements: dict
+    install_path:
+      description: The KServe install path the cluster allows.
+      type: str
+      choices: [automated, manual]
+    install_path_reasons:
+      description: Why.
+      type: list
+      elements: str
+    served_kinds:
+      description: Which of the kinds read are served by the cluster.
+      type: dict
+"""
+
+import copy
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import CONNECTION_ARG_SPEC, Client
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._platform import platform_facts
+
+
+def main():
+    module = AnsibleModule(argument_spec=copy.deepcopy(CONNECTION_ARG_SPEC), supports_check_mode=True)
+    try:
+        facts = platform_facts(Client(module.params))
+    except ModelServingError as e:
+        module.fail_json(msg=e.msg, **e.details)
+    module.exit_json(changed=False, platform=facts)
+
+
+if __name__ == "__main__":
+    main()
