@@ -12,7 +12,7 @@ module: platform_info
 short_description: Facts about an OpenShift cluster for installing OpenShift AI model serving
 version_added: 0.1.0
 description:
-  - Reads, never writes: the ingress domain, the platform type (and whether it is ROSA), the
+  - Reads, never writes. Reports the ingress domain, the platform type (and whether it is ROSA), the
     OpenShift version, the installed operators (ClusterServiceVersions) and their versions, the
     existing ServiceMeshControlPlanes, KnativeServings, DSCInitialization and DataScienceCluster
     with their management states, and the GPU nodes.
