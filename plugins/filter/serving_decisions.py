@@ -187,34 +187,42 @@ def _pod_field(pod, *names):
 
 
 def pod_failure_lines(result, default_namespace=None):
-    """Turn a pods_verify result (or failure) into ``node <n>: pod <ns>/<p>: <reason> - <message>`` lines.
+    """Turn a pods_verify result (or failure) into ``node <n>: pod <ns>/<p>: <reason>`` lines.
 
-    Tolerant to the exact shape: looks at ``pods`` (list of per-pod summaries, or a dict name -> summary)
-    and ``failures``; a pod is reported when it is not ready or carries a failure reason."""
+    Uses the per-pod summaries in ``pods`` (``name``, ``node``, ``ready``, ``phase``, ``containers``,
+    ``problems``): one line per fatal problem, else one line per pod that is not ready, with the
+    waiting/terminated reason of its first unready container. A dict name -> summary is accepted too."""
     if not isinstance(result, Mapping):
         return []
-    pods = result.get("failures") or result.get("pods") or []
+    pods = result.get("pods") or []
     if isinstance(pods, Mapping):
         pods = [dict(v, name=v.get("name", k)) if isinstance(v, Mapping) else {"name": k} for k, v in pods.items()]
     lines = []
     for pod in pods:
         if not isinstance(pod, Mapping):
             continue
-        reason = _pod_field(pod, "reason", "failure", "state", "status.reason", "phase")
-        ready = pod.get("ready")
-        if ready is True and not pod.get("reason") and not pod.get("failure"):
-            continue
         name = _pod_field(pod, "name", "pod", "metadata.name") or "?"
         ns = _pod_field(pod, "namespace", "metadata.namespace") or default_namespace
         node = _pod_field(pod, "node", "node_name", "nodeName", "spec.nodeName") or "<unscheduled>"
-        message = _pod_field(pod, "message", "detail", "details")
-        container = _pod_field(pod, "container")
-        line = "node %s: pod %s%s: %s" % (node, ("%s/" % ns) if ns else "", name, reason or "not ready")
-        if container:
-            line += " (container %s)" % container
-        if message:
-            line += " - %s" % to_text(message)
-        lines.append(line)
+        prefix = "node %s: pod %s%s" % (node, ("%s/" % ns) if ns else "", name)
+        problems = [p for p in (pod.get("problems") or []) if isinstance(p, Mapping)]
+        if not problems and pod.get("reason"):
+            problems = [pod]
+        for problem in problems:
+            line = "%s: %s" % (prefix, problem.get("reason") or "failed")
+            if problem.get("container"):
+                line += " (container %s)" % problem["container"]
+            if problem.get("message"):
+                line += " - %s" % to_text(problem["message"])
+            lines.append(line)
+        if problems or pod.get("ready") is True:
+            continue
+        reason = None
+        for cont in pod.get("containers") or []:
+            if isinstance(cont, Mapping) and not cont.get("ready") and cont.get("reason"):
+                reason = "%s (container %s)" % (cont["reason"], cont.get("name"))
+                break
+        lines.append("%s: %s" % (prefix, reason or ("not ready, phase %s" % pod.get("phase") if pod.get("phase") else "not ready")))
     return lines
 
 

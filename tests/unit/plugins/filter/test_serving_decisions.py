@@ -154,14 +154,16 @@ def test_gpu_node_report_ignores_false_labels_and_bad_quantities():
     assert gpu_node_report(None) == []
 
 
-def test_pod_failure_lines_from_list():
+def test_pod_failure_lines_from_pods_verify_problems():
     result = {
         "failed": True,
         "msg": "pods failed",
         "pods": [
-            {"name": "nvidia-device-plugin-daemonset-abcde", "namespace": "nvidia-gpu-operator", "node": "worker-1",
-             "ready": False, "reason": "CrashLoopBackOff", "container": "nvidia-device-plugin", "message": "back-off 10s"},
-            {"name": "nvidia-device-plugin-daemonset-fghij", "node": "worker-2", "ready": True},
+            {"name": "nvidia-device-plugin-daemonset-abcde", "node": "worker-1", "ready": False, "phase": "Running",
+             "containers": [{"name": "nvidia-device-plugin", "ready": False, "state": "waiting", "reason": "CrashLoopBackOff"}],
+             "problems": [{"pod": "nvidia-device-plugin-daemonset-abcde", "container": "nvidia-device-plugin",
+                           "reason": "CrashLoopBackOff", "message": "back-off 10s"}]},
+            {"name": "nvidia-device-plugin-daemonset-fghij", "node": "worker-2", "ready": True, "problems": []},
         ],
     }
     assert pod_failure_lines(result, "nvidia-gpu-operator") == [
@@ -170,8 +172,20 @@ def test_pod_failure_lines_from_list():
     ]
 
 
-def test_pod_failure_lines_from_mapping_and_k8s_shapes():
-    result = {"pods": {"p1": {"spec": {"nodeName": "worker-3"}, "ready": False, "state": "ImagePullBackOff"}}}
+def test_pod_failure_lines_unready_without_problems():
+    result = {"pods": [
+        {"name": "p1", "node": "worker-3", "ready": False, "phase": "Pending",
+         "containers": [{"name": "c", "ready": False, "reason": "ContainerCreating"}], "problems": []},
+        {"name": "p2", "ready": False, "phase": "Pending", "containers": []},
+    ]}
+    assert pod_failure_lines(result, "ns") == [
+        "node worker-3: pod ns/p1: ContainerCreating (container c)",
+        "node <unscheduled>: pod ns/p2: not ready, phase Pending",
+    ]
+
+
+def test_pod_failure_lines_other_shapes():
+    result = {"pods": {"p1": {"spec": {"nodeName": "worker-3"}, "ready": False, "reason": "ImagePullBackOff"}}}
     assert pod_failure_lines(result, "ns") == ["node worker-3: pod ns/p1: ImagePullBackOff"]
     assert pod_failure_lines("nope") == []
     assert pod_failure_lines({"pods": [{"name": "p", "ready": False}]}) == ["node <unscheduled>: pod p: not ready"]
