@@ -23,7 +23,7 @@ description:
   - The wait follows a watch on the pods, so it returns as soon as the API server reports the
     change. Time is measured on a monotonic clock.
 author:
-  - OpenShift AI model_serving maintainers
+  - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
   - openshift_ai.model_serving.connection
   - ansible.builtin.action_common_attributes

@@ -23,7 +23,7 @@ description:
     re-reads and merges again (up to 5 times).
   - Labels, annotations and every field the patch does not mention are kept.
 author:
-  - OpenShift AI model_serving maintainers
+  - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
   - openshift_ai.model_serving.connection
   - ansible.builtin.action_common_attributes
@@ -191,7 +191,7 @@ def argspec():
             name=dict(type="str", required=True),
             namespace=dict(type="str"),
             patch=dict(type="dict", default={}),
-            list_merge_keys=dict(type="dict", default={}),
+            list_merge_keys=dict(type="dict", default={}, no_log=False),
             remove_entries=dict(type="dict", default={}),
             create=dict(type="bool", default=False),
         )

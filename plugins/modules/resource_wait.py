@@ -25,7 +25,7 @@ description:
   - With O(label_selector), at least one object must match and every matching object must meet
     the predicate.
 author:
-  - OpenShift AI model_serving maintainers
+  - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
   - openshift_ai.model_serving.connection
   - ansible.builtin.action_common_attributes

@@ -95,7 +95,7 @@ def ansible_playbook(path, kubeconfig=None, extra_vars=None, check=False, diff=F
         cmd.append("--diff")
     cmd += list(args)
     started = time.monotonic()
-    proc = subprocess.run(
+    proc = subprocess.run(  # rc is part of the result: pylint: disable=subprocess-run-check
         cmd,
         cwd=REPO,
         env=ansible_env(kubeconfig, env),
