@@ -1,0 +1,83 @@
+"""Entry point: python -m testbed.sim --kubeconfig <path>."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from . import gpu, kserve, mesh, olm, rhoai, serverless
+from . import faults as F
+from . import resources as R
+from .kube import Kube
+from .runtime import Controller, Manager
+
+WATCHED = [
+    R.NAMESPACE, R.NODE, R.POD, R.SERVICE, R.CONFIGMAP, R.SERVICEACCOUNT, R.DEPLOYMENT, R.DAEMONSET, R.ROLE,
+    R.ROLEBINDING, R.CRD, R.VAP, R.VAPB, R.ROUTE, R.GROUP, R.INGRESS_CONFIG, R.SUBSCRIPTION, R.INSTALLPLAN, R.CSV,
+    R.CATALOGSOURCE, R.OPERATORGROUP, R.OPERATORCONDITION, R.PACKAGEMANIFEST, R.SMCP, R.SMM, R.SMMR, R.GATEWAY,
+    R.ENVOYFILTER, R.AUTHZ_POLICY, R.KNATIVESERVING, R.KSVC, R.AUTHORINO, R.AUTHCONFIG, R.DSCI, R.DSC,
+    R.FEATURETRACKER, R.SERVINGRUNTIME, R.ISVC, R.MODELREGISTRY, R.NFD, R.CLUSTERPOLICY,
+]
+
+
+class FaultsController(Controller):
+    """A change of the faults ConfigMap re-reconciles everything."""
+    name = "faults"
+    primary = R.CONFIGMAP
+
+    def reconcile(self, ns, name):
+        if ns == F.NAMESPACE and name == F.NAME:
+            self.mgr.resync_all()
+        return None
+
+
+def build(kube: Kube) -> Manager:
+    mgr = Manager(kube)
+    for res in WATCHED:
+        mgr.informer(res)
+    for mod in (olm, mesh, serverless, rhoai, gpu, kserve):
+        for c in mod.CONTROLLERS:
+            mgr.add(c)
+    mgr.add(FaultsController)
+    return mgr
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m testbed.sim", description=__doc__)
+    ap.add_argument("--kubeconfig", required=True)
+    ap.add_argument("--log-level", default="INFO")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("sim")
+    kube = Kube(args.kubeconfig)
+    mgr = build(kube)
+    stop = threading.Event()
+
+    def _term(*_):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGINT, _term)
+    mgr.start()
+    log.info("simulated operators running (%d controllers, %d watches)", len(mgr.controllers), len(mgr.informers))
+    published = False
+    while not stop.is_set():
+        try:
+            olm.publish_catalog(mgr)
+            if not published:
+                log.info("catalog published")
+            published = True
+        except Exception as e:  # noqa: BLE001
+            log.warning("publishing the catalog: %s", e)
+        stop.wait(60 if published else 3)
+    mgr.stop.set()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

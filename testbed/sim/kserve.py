@@ -1,0 +1,403 @@
+"""Simulated KServe controller + odh-model-controller (InferenceService) and the model-registry operator."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from typing import Optional
+
+from . import resources as R
+from .rhoai import DEFAULT_APPS_NS, ingress_domain, the_dsci
+from .runtime import Controller
+from .serverless import knative_ready
+from .util import cond, container, deployment, deployment_ready, dig, meta, owner_ref, service
+
+log = logging.getLogger("sim.kserve")
+MANAGER = "kserve-controller"
+OMC = "odh-model-controller"
+
+
+def apps_ns(mgr) -> str:
+    return dig(the_dsci(mgr), "spec", "applicationsNamespace") or DEFAULT_APPS_NS
+
+
+def mesh_ref(mgr) -> tuple:
+    d = the_dsci(mgr)
+    return (dig(d, "spec", "serviceMesh", "controlPlane", "name", default="data-science-smcp"),
+            dig(d, "spec", "serviceMesh", "controlPlane", "namespace", default="istio-system"))
+
+
+def resolve_runtime(mgr, isvc: dict) -> tuple[Optional[dict], Optional[tuple]]:
+    ns = isvc["metadata"]["namespace"]
+    model = dig(isvc, "spec", "predictor", "model", default={}) or {}
+    fmt = (dig(model, "modelFormat", "name") or "").lower()
+    rname = model.get("runtime")
+    srs = mgr.informer(R.SERVINGRUNTIME).items(namespace=ns)
+    if rname:
+        sr = next((s for s in srs if s["metadata"]["name"] == rname), None)
+        if sr is None:
+            return None, ("RuntimeNotRecognized", f"specified runtime {rname} does not exist")
+        if dig(sr, "spec", "disabled"):
+            return None, ("RuntimeDisabled", f"specified runtime {rname} is disabled")
+        formats = [(f.get("name") or "").lower() for f in dig(sr, "spec", "supportedModelFormats", default=[]) or []]
+        if fmt and fmt not in formats:
+            return None, ("NoSupportingRuntime", f"specified runtime {rname} does not support specified framework/version")
+        return sr, None
+    for sr in srs:
+        if dig(sr, "spec", "disabled"):
+            continue
+        for f in dig(sr, "spec", "supportedModelFormats", default=[]) or []:
+            if (f.get("name") or "").lower() == fmt and f.get("autoSelect"):
+                return sr, None
+    return None, ("NoSupportingRuntime", f"No runtime found to support predictor with model type: {fmt}")
+
+
+def _subst(v, name: str):
+    if isinstance(v, str):
+        return v.replace("{{.Name}}", name)
+    if isinstance(v, list):
+        return [_subst(x, name) for x in v]
+    if isinstance(v, dict):
+        return {k: _subst(x, name) for k, x in v.items()}
+    return v
+
+
+def predictor_pod(isvc: dict, sr: dict) -> tuple[dict, dict, dict]:
+    """(pod labels, pod annotations, pod spec) of the predictor."""
+    md = isvc["metadata"]
+    name = md["name"]
+    pred = dig(isvc, "spec", "predictor", default={}) or {}
+    model = pred.get("model") or {}
+    containers = _subst(copy.deepcopy(dig(sr, "spec", "containers", default=[]) or []), name)
+    if not containers:
+        containers = [{"name": "kserve-container", "image": "registry.example.com/model-server:latest"}]
+    main = containers[0]
+    for k in ("args", "env"):
+        if model.get(k):
+            main[k] = list(main.get(k) or []) + list(model[k])
+    if model.get("resources"):
+        main["resources"] = model["resources"]
+    if model.get("image"):
+        main["image"] = model["image"]
+    main.setdefault("image", "registry.example.com/model-server:latest")
+    labels = dict(md.get("labels") or {})
+    labels.update(dig(sr, "spec", "labels", default={}) or {})
+    labels.update(pred.get("labels") or {})
+    labels.update({"serving.kserve.io/inferenceservice": name, "component": "predictor"})
+    annotations = {k: v for k, v in (md.get("annotations") or {}).items()
+                   if not k.startswith("kubectl.kubernetes.io/") and k != "openshift.io/display-name"}
+    annotations.update(dig(sr, "spec", "annotations", default={}) or {})
+    annotations.update(pred.get("annotations") or {})
+    spec = {"containers": containers}
+    if model.get("storageUri") or model.get("storage"):
+        spec["initContainers"] = [container("storage-initializer", "quay.io/modh/kserve-storage-initializer:v0.14",
+                                            args=[model.get("storageUri") or "s3://" + (dig(model, "storage", "path") or ""),
+                                                  "/mnt/models"])]
+        spec["volumes"] = [{"name": "kserve-provision-location", "emptyDir": {}}]
+        for c in containers:
+            c.setdefault("volumeMounts", []).append({"name": "kserve-provision-location", "mountPath": "/mnt/models",
+                                                     "readOnly": True})
+        spec["initContainers"][0]["volumeMounts"] = [{"name": "kserve-provision-location", "mountPath": "/mnt/models"}]
+    for k in ("tolerations", "nodeSelector", "affinity", "serviceAccountName", "imagePullSecrets"):
+        v = pred.get(k) or dig(sr, "spec", k)
+        if v:
+            spec[k] = v
+    return labels, annotations, spec
+
+
+class ISVCController(Controller):
+    name = "isvc"
+    primary = R.ISVC
+    owns = (R.KSVC, R.DEPLOYMENT)
+    triggers = (R.SERVINGRUNTIME,)
+
+    def reconcile(self, ns, name):
+        isvc = self.mgr.get(R.ISVC, name, ns)
+        if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+            return None
+        app_ns = apps_ns(self.mgr)
+        if not deployment_ready(self.mgr.get(R.DEPLOYMENT, "kserve-controller-manager", app_ns)):
+            return 5.0
+        md = isvc["metadata"]
+        old = isvc.get("status") or {}
+        oc = old.get("conditions")
+        gen = md.get("generation", 1)
+        cfg = self.mgr.get(R.CONFIGMAP, "inferenceservice-config", app_ns)
+        default_mode = "Serverless"
+        try:
+            default_mode = json.loads(dig(cfg, "data", "deploy", default="{}")).get("defaultDeploymentMode") or "Serverless"
+        except ValueError:
+            pass
+        mode = (md.get("annotations") or {}).get("serving.kserve.io/deploymentMode") or default_mode
+        base = {"observedGeneration": gen, "deploymentMode": mode}
+        sr, err = resolve_runtime(self.mgr, isvc)
+        if err:
+            reason, msg = err
+            self.mgr.set_status(R.ISVC, isvc, dict(base, conditions=[
+                cond(oc, "PredictorReady", "False", reason, msg), cond(oc, "Ready", "False", reason, msg)],
+                modelStatus={"transitionStatus": "InvalidSpec", "states": {"activeModelState": "",
+                                                                           "targetModelState": "FailedToLoad"},
+                             "lastFailureInfo": {"reason": reason, "message": msg}}))
+            return 5.0
+        labels, annotations, podspec = predictor_pod(isvc, sr)
+        pred = dig(isvc, "spec", "predictor", default={}) or {}
+        min_r = pred.get("minReplicas", 1)
+        local = (md.get("labels") or {}).get("networking.knative.dev/visibility") == "cluster-local"
+        domain = ingress_domain(self.mgr)
+        if mode == "RawDeployment":
+            dname = f"{name}-predictor"
+            labels["app"] = f"isvc.{dname}"
+            dep = deployment(self.mgr, dname, ns, labels, podspec.pop("containers"), replicas=max(min_r or 1, 1),
+                             pod_annotations=annotations, owner=isvc, selector={"app": f"isvc.{dname}"}, **podspec)
+            self.mgr.apply(R.DEPLOYMENT, dep, MANAGER)
+            self.mgr.apply(R.SERVICE, service(dname, ns, {"app": f"isvc.{dname}"}, [("http", 80, 8080)], owner=isvc),
+                           MANAGER)
+            ready = deployment_ready(self.mgr.get(R.DEPLOYMENT, dname, ns))
+            url = f"http://{dname}.{ns}.svc.cluster.local"
+            pods_sel = {"app": f"isvc.{dname}"}
+            ksvc_st = {}
+            rev = None
+        else:
+            if not knative_ready(self.mgr) or self.mgr.get(R.CRD, "services.serving.knative.dev") is None:
+                msg = "fails to reconcile predictor: no matches for kind \"Service\" in version \"serving.knative.dev/v1\""
+                self.mgr.set_status(R.ISVC, isvc, dict(base, conditions=[
+                    cond(oc, "PredictorReady", "False", "ReconcileFailed", msg), cond(oc, "Ready", "False", "ReconcileFailed", msg)]))
+                return 5.0
+            kname = f"{name}-predictor"
+            kmeta = meta(kname, ns, dict((md.get("labels") or {}), **{"serving.kserve.io/inferenceservice": name,
+                                                                     "component": "predictor"}), owner=isvc)
+            tmpl_ann = dict(annotations)
+            tmpl_ann["autoscaling.knative.dev/min-scale"] = str(min_r if min_r is not None else 1)
+            if pred.get("maxReplicas"):
+                tmpl_ann["autoscaling.knative.dev/max-scale"] = str(pred["maxReplicas"])
+            body = {"metadata": kmeta, "spec": {"template": {"metadata": {"labels": labels, "annotations": tmpl_ann},
+                                                             "spec": podspec}}}
+            cur = self.mgr.get(R.KSVC, kname, ns)
+            if cur is None:
+                self.mgr.create_if_missing(R.KSVC, body)
+            elif json.dumps(cur.get("spec"), sort_keys=True) != json.dumps(body["spec"], sort_keys=True):
+                self.mgr.patch(R.KSVC, kname, {"spec": body["spec"]}, ns)
+            ksvc = self.mgr.get(R.KSVC, kname, ns) or {}
+            ksvc_st = ksvc.get("status") or {}
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in ksvc_st.get("conditions") or [])
+            rev = ksvc_st.get("latestCreatedRevisionName")
+            url = f"http://{kname}.{ns}.svc.cluster.local" if local else f"https://{name}-{ns}.{domain}"
+            pods_sel = {"serving.kserve.io/inferenceservice": name}
+        self._omc(isvc, ns, name, local, f"{name}-{ns}.{domain}", sr)
+        # status
+        pods = self.mgr.informer(R.POD).items(namespace=ns, selector=pods_sel)
+        failure = None
+        for p in pods:
+            for cs in (dig(p, "status", "containerStatuses", default=[]) or []) + (dig(p, "status", "initContainerStatuses", default=[]) or []):
+                w = dig(cs, "state", "waiting") or {}
+                if w.get("reason") in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"):
+                    failure = (w["reason"], cs.get("name"), w.get("message") or "")
+            for pc in dig(p, "status", "conditions", default=[]) or []:
+                if pc.get("type") == "PodScheduled" and pc.get("status") == "False" and not failure:
+                    failure = ("Unschedulable", "", pc.get("message") or "0/N nodes are available")
+        conds = []
+        if ready:
+            for t in ("IngressReady", "LatestDeploymentReady", "PredictorConfigurationReady", "PredictorReady",
+                      "PredictorRouteReady", "Ready"):
+                conds.append(cond(oc, t, "True"))
+            model_status = {"transitionStatus": "UpToDate", "states": {"activeModelState": "Loaded",
+                                                                       "targetModelState": "Loaded"},
+                            "copies": {"failedCopies": 0, "totalCopies": max(len(pods), 1)}}
+        else:
+            ksvc_reason = next((c for c in ksvc_st.get("conditions") or [] if c.get("type") == "Ready"), {}) if ksvc_st else {}
+            reason = ksvc_reason.get("reason") or "PredictorNotReady"
+            msg = ksvc_reason.get("message") or "Predictor is not ready"
+            if failure:
+                msg = f"Revision \"{rev or name + '-predictor'}\" failed with message: {failure[0]} {failure[2]}".strip()
+                reason = "RevisionFailed"
+            for t in ("LatestDeploymentReady", "PredictorConfigurationReady", "PredictorReady"):
+                conds.append(cond(oc, t, "False", reason, msg))
+            conds.append(cond(oc, "IngressReady", "True" if mode != "RawDeployment" else "False"))
+            conds.append(cond(oc, "PredictorRouteReady", "False", reason, msg))
+            conds.append(cond(oc, "Ready", "False", reason, msg))
+            if failure and failure[0] != "Unschedulable":
+                model_status = {"transitionStatus": "BlockedByFailedLoad",
+                                "states": {"activeModelState": "", "targetModelState": "FailedToLoad"},
+                                "lastFailureInfo": {"reason": "ModelLoadFailed", "location": failure[1],
+                                                    "message": msg, "exitCode": 1},
+                                "copies": {"failedCopies": len(pods), "totalCopies": len(pods)}}
+            else:
+                model_status = {"transitionStatus": "InProgress",
+                                "states": {"activeModelState": "", "targetModelState": "Pending" if not pods else "Loading"}}
+        status = dict(base, conditions=conds, modelStatus=model_status)
+        if ready or mode != "RawDeployment":
+            status["url"] = url
+            status["address"] = {"url": f"http://{name}-predictor.{ns}.svc.cluster.local"}
+        if ksvc_st:
+            comp = {"url": url, "address": {"url": f"http://{name}-predictor.{ns}.svc.cluster.local"},
+                    "latestCreatedRevision": ksvc_st.get("latestCreatedRevisionName")}
+            if ksvc_st.get("latestReadyRevisionName"):
+                comp["latestReadyRevision"] = ksvc_st["latestReadyRevisionName"]
+                comp["latestRolledoutRevision"] = ksvc_st["latestReadyRevisionName"]
+                comp["traffic"] = [{"revisionName": ksvc_st["latestReadyRevisionName"], "latestRevision": True,
+                                    "percent": 100}]
+            status["components"] = {"predictor": comp}
+        self.mgr.set_status(R.ISVC, isvc, status)
+        return None if ready else 2.0
+
+    def _omc(self, isvc, ns, name, local, host, sr):
+        """odh-model-controller side effects."""
+        app_ns = apps_ns(self.mgr)
+        if not deployment_ready(self.mgr.get(R.DEPLOYMENT, "odh-model-controller", app_ns)):
+            return
+        cp_name, cp_ns = mesh_ref(self.mgr)
+        mode = dig(isvc, "status", "deploymentMode")
+        if mode != "RawDeployment" and self.mgr.informer(R.SMM).served and self.mgr.get(R.SMM, "default", ns) is None:
+            self.mgr.create_if_missing(R.SMM, {"metadata": {"name": "default", "namespace": ns, "labels": {
+                "app.kubernetes.io/managed-by": "odh-model-controller", "app.kubernetes.io/name": "odh-model-controller",
+                "app.kubernetes.io/component": "kserve", "app.kubernetes.io/part-of": "odh-model-serving"}},
+                "spec": {"controlPlaneRef": {"name": cp_name, "namespace": cp_ns}}})
+        if not local and mode != "RawDeployment" and self.mgr.get(R.NAMESPACE, cp_ns) is not None:
+            self.mgr.apply(R.ROUTE, {
+                "metadata": {"name": f"{name}-{ns}", "namespace": cp_ns,
+                             "labels": dict(isvc["metadata"].get("labels") or {}, **{
+                                 "serving.kserve.io/inferenceservice": name,
+                                 "serving.kserve.io/inferenceservice-namespace": ns})},
+                "spec": {"host": host, "to": {"kind": "Service", "name": "istio-ingressgateway", "weight": 100},
+                         "port": {"targetPort": "https"},
+                         "tls": {"termination": "passthrough", "insecureEdgeTerminationPolicy": "Redirect"},
+                         "wildcardPolicy": "None"}}, OMC)
+            route = self.mgr.get(R.ROUTE, f"{name}-{ns}", cp_ns)
+            if route is not None and not dig(route, "status", "ingress"):
+                try:
+                    self.mgr.set_status(R.ROUTE, route, {"ingress": [{
+                        "host": host, "routerName": "default", "wildcardPolicy": "None",
+                        "routerCanonicalHostname": "router-default." + host.split(".", 1)[1],
+                        "conditions": [{"type": "Admitted", "status": "True"}]}]})
+                except Exception as e:  # noqa: BLE001
+                    log.debug("route status: %s", e)
+        image = json.dumps(dig(sr, "spec", "containers", default=[]))
+        supported = any(k in image for k in ("vllm", "ovms", "openvino", "text-generation", "caikit", "nim"))
+        self.mgr.apply(R.CONFIGMAP, {"metadata": meta(f"{name}-metrics-dashboard", ns, {
+            "opendatahub.io/managed": "true", "app.kubernetes.io/managed-by": "odh-model-controller"}, owner=isvc),
+            "data": {"supported": "true" if supported else "false"}}, OMC)
+        auth_on = any(dig(p, "spec", "action") == "CUSTOM" and
+                      dig(p, "spec", "selector", "matchLabels", "component") == "predictor"
+                      for p in self.mgr.informer(R.AUTHZ_POLICY).items(namespace=cp_ns)) \
+            if self.mgr.informer(R.AUTHZ_POLICY).served else False
+        if auth_on and self.mgr.get(R.CRD, "authconfigs.authorino.kuadrant.io") is not None and dig(isvc, "status", "url"):
+            ann = isvc["metadata"].get("annotations") or {}
+            enable = (ann.get("security.opendatahub.io/enable-auth") or ann.get("enable-auth")) == "true"
+            spec = {"hosts": [host, f"{name}-predictor.{ns}.svc.cluster.local"]}
+            if enable:
+                spec["authentication"] = {"kubernetes-user": {"credentials": {"authorizationHeader": {}},
+                                                              "kubernetesTokenReview": {"audiences": ["https://kubernetes.default.svc"]}}}
+                spec["authorization"] = {"kubernetes-rbac": {"kubernetesSubjectAccessReview": {
+                    "user": {"selector": "auth.identity.user.username"},
+                    "resourceAttributes": {"verb": {"value": "get"}, "group": {"value": "serving.kserve.io"},
+                                           "resource": {"value": "inferenceservices"}, "name": {"value": name},
+                                           "namespace": {"value": ns}}}}}
+            else:
+                spec["authentication"] = {"anonymous-access": {"anonymous": {}}}
+            self.mgr.apply(R.AUTHCONFIG, {"metadata": meta(name, ns, {"security.opendatahub.io/authorization-group": "default"},
+                                                           owner=isvc), "spec": spec}, OMC)
+
+    def on_deleted(self, obj):
+        name, ns = obj["metadata"]["name"], obj["metadata"]["namespace"]
+        _, cp_ns = mesh_ref(self.mgr)
+        try:
+            self.mgr.delete(R.ROUTE, f"{name}-{ns}", cp_ns)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# -- ModelRegistry ---------------------------------------------------------------------------
+class ModelRegistryController(Controller):
+    name = "modelregistry"
+    primary = R.MODELREGISTRY
+    owns = (R.DEPLOYMENT,)
+
+    def reconcile(self, ns, name):
+        mr = self.mgr.get(R.MODELREGISTRY, name, ns)
+        if mr is None or mr["metadata"].get("deletionTimestamp"):
+            return None
+        if not deployment_ready(self.mgr.get(R.DEPLOYMENT, "model-registry-operator-controller-manager", apps_ns(self.mgr))):
+            return 5.0
+        spec = mr.get("spec") or {}
+        old = mr.get("status") or {}
+        oc = old.get("conditions")
+        labels = {"app": name, "component": "model-registry", "app.kubernetes.io/name": name,
+                  "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "model-registry",
+                  "app.kubernetes.io/created-by": "model-registry-operator",
+                  "app.kubernetes.io/part-of": "model-registry-operator",
+                  "app.kubernetes.io/managed-by": "model-registry-operator"}
+        istio = spec.get("istio") is not None
+        pod_labels = dict(labels)
+        pod_ann = {}
+        if istio:
+            pod_labels["sidecar.istio.io/inject"] = "true"
+        db_port = dig(spec, "mysql", "port") or dig(spec, "postgres", "port")
+        if db_port:
+            pod_ann["traffic.sidecar.istio.io/excludeOutboundPorts"] = str(db_port)
+        grpc_port = dig(spec, "grpc", "port") or 9090
+        rest_port = dig(spec, "rest", "port") or 8080
+        self.mgr.apply(R.SERVICEACCOUNT, {"metadata": meta(name, ns, labels, owner=mr)}, "model-registry-operator")
+        dep = deployment(self.mgr, name, ns, pod_labels,
+                         [container("grpc-container", "registry.redhat.io/rhoai/odh-mlmd-grpc-server-rhel8:v2.19",
+                                    [("grpc-api", grpc_port)]),
+                          container("rest-container", "registry.redhat.io/rhoai/odh-model-registry-rhel8:v2.19",
+                                    [("http-api", rest_port)])],
+                         labels=labels, selector={"app": name, "component": "model-registry"},
+                         pod_annotations=pod_ann or None, owner=mr, service_account=name)
+        self.mgr.apply(R.DEPLOYMENT, dep, "model-registry-operator")
+        svc_ann = {}
+        domain = ingress_domain(self.mgr)
+        hosts = [f"{name}.{ns}.svc.cluster.local", name, f"{name}.{ns}", f"{name}.{ns}.svc"]
+        if istio:
+            svc_ann = {"routing.opendatahub.io/external-address-rest": f"{name}-rest.{domain}:443",
+                       "routing.opendatahub.io/external-address-grpc": f"{name}-grpc.{domain}:443"}
+            hosts = [f"{name}-rest.{domain}"] + hosts
+        self.mgr.apply(R.SERVICE, service(name, ns, {"app": name, "component": "model-registry"},
+                                          [("grpc-api", grpc_port), ("http-api", rest_port)], labels=labels,
+                                          owner=mr, annotations=svc_ann or None), "model-registry-operator")
+        self.mgr.apply(R.ROLE, {"metadata": meta(f"registry-user-{name}", ns, labels, owner=mr), "rules": [
+            {"apiGroups": [""], "resources": ["services"], "resourceNames": [name], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["endpoints"], "resourceNames": [name], "verbs": ["get"]}]},
+            "model-registry-operator")
+        group = self.mgr.get(R.GROUP, f"{name}-users")
+        if group is None:
+            self.mgr.create_if_missing(R.GROUP, {"metadata": {"name": f"{name}-users", "labels": labels}, "users": []})
+        self.mgr.apply(R.ROLEBINDING, {"metadata": meta(f"{name}-users", ns, labels, owner=mr),
+                                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                                   "name": f"registry-user-{name}"},
+                                       "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                                     "name": f"{name}-users"}]}, "model-registry-operator")
+        d = self.mgr.get(R.DEPLOYMENT, name, ns)
+        ready = deployment_ready(d)
+        conds = [cond(oc, "Progressing", "True", "CreatedDeployment", "Deployment for model registry was successfully created")]
+        if istio:
+            conds.append(cond(oc, "IstioAvailable", "True" if ready else "False",
+                              "ResourcesAvailable" if ready else "ResourcesUnavailable",
+                              "Istio resources are available" if ready else "Istio resources are not available"))
+            conds.append(cond(oc, "GatewayAvailable", "True", "ResourcesAvailable", "Istio Gateway resources are available"))
+        if ready:
+            conds.append(cond(oc, "Available", "True", "DeploymentAvailable", "Deployment is available"))
+        else:
+            bad = []
+            for p in self.mgr.informer(R.POD).items(namespace=ns, selector={"app": name, "component": "model-registry"}):
+                for cs in dig(p, "status", "containerStatuses", default=[]) or []:
+                    w = dig(cs, "state", "waiting")
+                    if w:
+                        bad.append(f"{p['metadata']['name']}: {cs.get('name')}: {w.get('reason')}")
+            conds.append(cond(oc, "Available", "False", "DeploymentUnavailable",
+                              "Deployment is unavailable: " + ("; ".join(bad) if bad else "waiting for pods")))
+        conds.append(cond(oc, "Degraded", "False", "", ""))
+        self.mgr.set_status(R.MODELREGISTRY, mr, {"conditions": conds, "hosts": hosts, "hostsStr": ",".join(hosts),
+                                                   "specDefaults": "{}"})
+        return None if ready else 2.0
+
+    def on_deleted(self, obj):
+        name = obj["metadata"]["name"]
+        try:
+            self.mgr.delete(R.GROUP, f"{name}-users")
+        except Exception:  # noqa: BLE001
+            pass
+
+
+CONTROLLERS = [ISVCController, ModelRegistryController]
