@@ -124,6 +124,8 @@ _POD_HEAD = """
 {{ $failName := or ( index $ann "%(fail_container)s" ) ( index .spec.containers 0 ).name }}
 {{ $uid := or .metadata.uid "" }}
 {{ $podRef := printf "%%s_%%s(%%s)" .metadata.name .metadata.namespace $uid }}
+{{ $started := dict }}
+{{ range ( or .status.containerStatuses list ) }}{{ if .state.running }}{{ $_ := set $started .name .state.running.startedAt }}{{ end }}{{ end }}
 """ % {"fail_container": FAIL_CONTAINER}
 
 _POD_ADDRESSES = """
@@ -236,7 +238,7 @@ def _container_status(mode: str) -> str:
   restartCount: 0
   state:
     running:
-      startedAt: {{ $now | Quote }}
+      startedAt: {{ or ( index $started $item.name ) $now | Quote }}
 """
     running_unready = common + """
   ready: false
