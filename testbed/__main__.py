@@ -34,6 +34,7 @@ def main(argv=None) -> int:
             p.add_argument("--timeout", type=float, default=180.0)
         if name == "status":
             p.add_argument("--json", action="store_true")
+            p.add_argument("--check", action="store_true", help="exit 3 unless the testbed is up")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "up":
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
                         print(f"ready in:   {st['ready_seconds']}s")
                 for n, p in (st.get("processes") or {}).items():
                     print(f"  {n:<24} pid {p['pid']:<8} {'running' if p['running'] else 'NOT RUNNING'}")
-            return 0 if st["state"] == "up" else 3
+            return 3 if a.check and st["state"] != "up" else 0
     except (TestbedError, ValueError) as e:
         _log(f"error: {e}")
         return 1

@@ -255,13 +255,20 @@ class Testbed:
                 self._stop(st, log)
             self._clean_runtime()
             t0 = time.monotonic()
-            try:
-                self._start(timeout, log, t0)
-            except BaseException:
-                st = self._read_state()
-                if st:
-                    self._stop(st, log)
-                raise
+            for attempt in (1, 2):
+                try:
+                    self._start(timeout, log, t0)
+                    break
+                except BaseException as e:
+                    st = self._read_state()
+                    if st:
+                        self._stop(st, log)
+                    # another testbed may have taken one of the free ports we picked
+                    if attempt == 1 and isinstance(e, TestbedError) and "address already in use" in str(e):
+                        log("port taken meanwhile; retrying with new ports")
+                        self._clean_runtime()
+                        continue
+                    raise
             log(f"testbed ready in {time.monotonic() - t0:.1f}s; kubeconfig {self.kubeconfig}")
         return self
 
