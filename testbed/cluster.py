@@ -49,7 +49,7 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 
 
 class TestbedError(RuntimeError):
-    pass
+    __test__ = False
 
 
 def bin_dir() -> Path:
@@ -135,6 +135,8 @@ class Api:
 class Testbed:
     """One control plane + simulated nodes, kept in ``state_dir``."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, state_dir=None, workers: int = 3, gpu_nodes: int = 1, platform: str = "AWS",
                  sim: bool = True, cluster_name: str | None = None, base_domain: str | None = None,
                  gpu_count: int = 1, openshift_version: str = "4.16.20"):
@@ -211,12 +213,14 @@ class Testbed:
         return {n: _is_ours(r, self._marker()) for n, r in st.get("processes", {}).items()}
 
     def is_up(self) -> bool:
-        """True when this state dir holds a ready testbed whose processes all run and
-        whose API server answers /readyz."""
+        """True when this state dir holds a ready testbed whose control-plane processes all
+        run and whose API server answers /readyz (the simulated operators are not part of
+        this check; ``up`` restarts them if they died)."""
         st = self._read_state()
         if not st or not st.get("ready"):
             return False
-        if not all(self._live(st).values()):
+        live = self._live(st)
+        if not all(live.get(c, False) for c in COMPONENTS):
             return False
         try:
             api = Api(st["server"], _pki.paths(self.pki_dir))
@@ -247,6 +251,11 @@ class Testbed:
         log = log or (lambda msg: None)
         with self._lock():
             if self.is_up():
+                st = self._read_state()
+                if "sim" in st.get("processes", {}) and not self._live(st).get("sim"):
+                    log("simulated operators had stopped; restarting them")
+                    self._start_sim(st)
+                    self._write_state(st)
                 log(f"testbed already up ({self.state_dir})")
                 return self
             st = self._read_state()
@@ -440,13 +449,16 @@ class Testbed:
         self._wait("nodes Ready", nodes_ready, deadline, 0.1, procs)
 
         if self.sim and (REPO / "testbed" / "sim" / "__main__.py").is_file():
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                [str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
-            self._spawn(st, "sim", [sys.executable, "-m", "testbed.sim", "--kubeconfig", kc],
-                        env=env)
+            self._start_sim(st)
         st["ready"] = True
         st["ready_seconds"] = round(time.monotonic() - t0, 2)
         self._write_state(st)
+
+    def _start_sim(self, st: dict) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
+        self._spawn(st, "sim", [sys.executable, "-m", "testbed.sim", "--kubeconfig", str(self.kubeconfig)],
+                    env=env)
 
     def _create_nodes(self, api: Api):
         for i in range(self.workers):
