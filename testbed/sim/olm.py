@@ -441,8 +441,14 @@ class CSVController(Controller):
             return None
         not_ready = [d.name for d in pkg.deployments if not deployment_ready(self.mgr.get(R.DEPLOYMENT, d.name, ns))]
         delay = _float(faults.package_fault(self.mgr, pkg.name, "delay"))
-        created = _parse_ts(csv["metadata"].get("creationTimestamp"))
-        waited = time.time() - created if created else 0
+        since = None
+        for h in old.get("conditions") or []:
+            if h.get("phase") == "Installing":
+                since = h.get("lastTransitionTime") or since
+        if old.get("phase") != "Installing":
+            since = None
+        started = _parse_ts(since) if since else time.time()
+        waited = time.time() - started
         if not_ready or waited < delay:
             msg = (f"installing: waiting for deployment {not_ready[0]} to become ready: deployment \"{not_ready[0]}\" "
                    f"not available: Deployment does not have minimum availability." if not_ready
