@@ -129,22 +129,25 @@ def cluster_version(tb) -> tuple[dict, dict]:
 def bootstrap(api, tb, deadline: float) -> None:
     from .cluster import TestbedError
 
+    from concurrent.futures import ThreadPoolExecutor
+
     crds = load_crds()
-    for crd in crds:
-        api.apply(_path("apiextensions.k8s.io", "v1", "customresourcedefinitions", crd["metadata"]["name"]), crd)
-    for ns in NAMESPACES:
-        api.apply(_path("", "v1", "namespaces", ns),
-                  {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                      "name": ns, "labels": {"openshift.io/cluster-monitoring": "true"}
-                      if ns != "openshift-operators" else {}}})
+    jobs = [(_path("apiextensions.k8s.io", "v1", "customresourcedefinitions", c["metadata"]["name"]), c)
+            for c in crds]
+    jobs += [(_path("", "v1", "namespaces", ns),
+              {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                  "name": ns, "labels": {"openshift.io/cluster-monitoring": "true"}
+                  if ns != "openshift-operators" else {}}}) for ns in NAMESPACES]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda job: api.apply(*job), jobs))
 
     pending = {c["metadata"]["name"] for c in crds}
     while pending:
-        for name in list(pending):
-            status, out = api.get(_path("apiextensions.k8s.io", "v1", "customresourcedefinitions", name))
-            conds = {c["type"]: c["status"] for c in out.get("status", {}).get("conditions", [])}
-            if status == 200 and conds.get("Established") == "True":
-                pending.discard(name)
+        status, out = api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        for item in out.get("items") or []:
+            conds = {c["type"]: c["status"] for c in ((item.get("status") or {}).get("conditions") or [])}
+            if conds.get("Established") == "True":
+                pending.discard(item["metadata"]["name"])
         if pending:
             if time.monotonic() > deadline:
                 raise TestbedError(f"CRDs not established: {sorted(pending)}")
@@ -153,7 +156,12 @@ def bootstrap(api, tb, deadline: float) -> None:
         return
     served = {c["spec"]["group"] for c in crds}
 
-    def apply(group, version, plural, obj, status=None, namespace=None):
+    calls = []
+
+    def apply(*args, **kwargs):
+        calls.append((args, kwargs))
+
+    def do_apply(group, version, plural, obj, status=None, namespace=None):
         path = _path(group, version, plural, obj["metadata"]["name"], namespace)
         # a freshly established CRD can take a moment to be served for writes
         for _ in range(100):
@@ -206,3 +214,6 @@ def bootstrap(api, tb, deadline: float) -> None:
             "metadata": {"name": "global-operators", "namespace": "openshift-operators"},
             "spec": {"upgradeStrategy": {"name": "Default"}},
         }, namespace="openshift-operators", status={"namespaces": [""], "lastUpdated": now})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda c: do_apply(*c[0], **c[1]), calls))
