@@ -197,10 +197,15 @@ def merge_patch_between(live, desired):
 
 
 def redact(obj):
-    """Hide Secret values so they never reach results, diffs or logs."""
-    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+    """Result form of an object: without managedFields (noise), Secret values hidden so they never
+    reach results, diffs or logs."""
+    if not isinstance(obj, dict):
         return obj
     out = copy.deepcopy(obj)
+    if isinstance(out.get("metadata"), dict):
+        out["metadata"].pop("managedFields", None)
+    if out.get("kind") != "Secret":
+        return out
     for field in ("data", "stringData"):
         if isinstance(out.get(field), dict):
             out[field] = dict((k, _REDACTED) for k in out[field])

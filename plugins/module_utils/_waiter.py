@@ -308,18 +308,14 @@ class Waiter(object):
     def _served(self):
         """Cheap check (one request) whether api_version serves kind."""
         try:
-            data = self.client.api_client.call_api(
-                _api_path_for(self.api_version),
-                "GET",
-                auth_settings=["BearerToken"],
-                response_type="object",
-                _return_http_data_only=True,
-                _request_timeout=10,
-            )
+            data = self.client.dynamic.request("get", _api_path_for(self.api_version), _request_timeout=10)
         except ApiException as e:
             if e.status in (404, 503):
                 return False
             raise ApiError("discovery of %s failed: %s" % (self.api_version, e), status=e.status)
+        data = data.to_dict() if hasattr(data, "to_dict") else data
+        if not isinstance(data, dict):
+            return False
         for res in (data or {}).get("resources", []):
             if res.get("kind") == self.kind and "/" not in res.get("name", ""):
                 return True

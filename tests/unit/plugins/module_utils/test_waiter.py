@@ -142,7 +142,7 @@ class FakeDynamic(object):
         self.watch_calls.append(kw)
         stream = self.streams.pop(0) if self.streams else []
         if isinstance(stream, Exception):
-            raise stream
+            raise stream  # pylint: disable=raising-bad-type
         for item in stream:
             if isinstance(item, (int, float)):
                 self.clock.now += item  # time passing between events
@@ -158,7 +158,7 @@ class FakeApiClient(object):
         self.served = list(served)
         self.calls = 0
 
-    def call_api(self, path, method, **kw):
+    def request(self, method, path, **kw):
         self.calls += 1
         ok = self.served.pop(0) if len(self.served) > 1 else self.served[0]
         if not ok:
@@ -171,6 +171,7 @@ class FakeClient(object):
         self._resource = resource
         self.dynamic = FakeDynamic(streams, clock)
         self.api_client = FakeApiClient(served)
+        self.dynamic.request = self.api_client.request
 
     def resource(self, api_version, kind):
         return self._resource
