@@ -13,7 +13,7 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from testbed.cluster import _proc_cmdline
+from testbed.cluster import REPO, _proc_cmdline
 
 pytestmark = pytest.mark.integration
 
@@ -463,9 +463,13 @@ def test_up_is_a_noop_when_up(testbed):
 @pytest.mark.fresh_testbed
 @pytest.mark.slow
 def test_fresh_rosa_testbed_stale_cleanup_and_down(fresh_testbed, testbed):
-    tb = fresh_testbed(gpu_nodes=0, platform="ROSA", sim=False)
+    tb = fresh_testbed(gpu_nodes=0, platform="ROSA")
     assert tb.is_up() and testbed.is_up()  # two testbeds at once, on different ports
     assert tb.server != testbed.server
+    sim_present = (REPO / "testbed" / "sim" / "__main__.py").is_file()
+    if sim_present:  # the simulated operators run with the testbed and stop with it
+        assert "sim" in tb.pids()
+        assert "testbed.sim" in _proc_cmdline(tb.pids()["sim"])
     from testbed.pytest_plugin import dynamic_client
     k = dynamic_client(tb.kubeconfig)
     infra = k.resources.get(api_version="config.openshift.io/v1", kind="Infrastructure").get(name="cluster")
@@ -486,6 +490,7 @@ def test_fresh_rosa_testbed_stale_cleanup_and_down(fresh_testbed, testbed):
     assert tb.is_up()
     assert set(new) >= {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
     assert all(new[n] != old[n] for n in old)
+    assert ("sim" in new) == sim_present
     for pid in old.values():
         assert not Path(f"/proc/{pid}").exists() or str(tb.state_dir) not in _proc_cmdline(pid)
 
