@@ -138,6 +138,33 @@ def test_deployment_rolls_out_to_ready_pods(k8s, ns):
              60, what="scale down to 1 pod")
 
 
+def test_job_completes_and_service_gets_endpoints(k8s, ns):
+    api(k8s, "batch/v1", "Job").create(namespace=ns, body={
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                       "containers": [{"name": "run", "image": "quay.io/example/run:1"}]}}}})
+    job = wait_for(lambda: (lambda j: j if (j.status.succeeded or 0) == 1 else None)(
+        api(k8s, "batch/v1", "Job").get(name="once", namespace=ns)), 60, what="job succeeded")
+    assert condition(job, "Complete").status == "True"
+    pod = api(k8s, "v1", "Pod").get(namespace=ns, label_selector="job-name=once").items[0]
+    assert pod.status.phase == "Succeeded"
+    assert cstatus(pod, "run").state.terminated.reason == "Completed"
+
+    api(k8s, "v1", "Pod").create(namespace=ns, body=pod_body("srv", labels={"app": "srv"}))
+    api(k8s, "v1", "Service").create(namespace=ns, body={
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "srv"},
+        "spec": {"selector": {"app": "srv"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    svc = api(k8s, "v1", "Service").get(name="srv", namespace=ns)
+    assert svc.spec.clusterIP.startswith("10.96.")
+    pod_ip = wait_for(lambda: _pod(k8s, ns, "srv").status.podIP, 30)
+
+    def endpoints():
+        slices = api(k8s, "discovery.k8s.io/v1", "EndpointSlice").get(
+            namespace=ns, label_selector="kubernetes.io/service-name=srv").items
+        return [a for sl in slices for e in (sl.endpoints or []) if e.conditions.ready for a in e.addresses]
+    assert wait_for(endpoints, 30, what="ready endpoint") == [pod_ip]
+
+
 def test_namespace_deletion_completes(k8s):
     name = f"tb-del-{uuid.uuid4().hex[:6]}"
     namespaces = api(k8s, "v1", "Namespace")
