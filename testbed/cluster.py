@@ -341,6 +341,8 @@ class Testbed:
         sd = self.state_dir
         for d in ("logs", "etcd"):
             (sd / d).mkdir(parents=True, exist_ok=True)
+        for f in self.logs_dir.glob("*.log"):  # keep the previous run's logs as *.log.1
+            os.replace(f, f.with_suffix(".log.1"))
         os.chmod(sd / "etcd", 0o700)
         pki = _pki.generate(self.pki_dir)
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
