@@ -630,17 +630,52 @@ def _api_status(e):
     return status, msg
 
 
+class SecretStore(object):
+    """Secrets through the dynamic client (no CoreV1Api: importing its models costs seconds)."""
+
+    def __init__(self, client):
+        self.client = client
+        self._res = None
+
+    @classmethod
+    def for_client(cls, client):
+        return getattr(client, "secret_store", None) or cls(client)
+
+    def _r(self):
+        if self._res is None:
+            self._res = self.client.resource("v1", "Secret")
+        return self._res
+
+    def read(self, name, namespace):
+        try:
+            obj = self._r().get(name=name, namespace=namespace)
+        except Exception as e:
+            if getattr(e, "status", None) == 404:
+                return None
+            raise
+        return obj.to_dict() if hasattr(obj, "to_dict") else obj
+
+    def create(self, namespace, body):
+        self._r().create(body=body, namespace=namespace)
+
+    def patch(self, name, namespace, body):
+        self._r().patch(body=body, name=name, namespace=namespace, content_type="application/merge-patch+json")
+
+    def delete(self, name, namespace):
+        self._r().delete(name=name, namespace=namespace)
+
+
 def read_secret(client, name, namespace):
     """Return (exists, type, data bytes map, annotations, labels) for a Secret."""
     try:
-        obj = client.core.read_namespaced_secret(name, namespace)
+        obj = SecretStore.for_client(client).read(name, namespace)
     except Exception as e:
         status, msg = _api_status(e)
-        if status == 404:
-            return False, None, {}, {}, {}
-        raise ApiError("Could not read Secret %s/%s: %s" % (namespace, name, msg or e), status=status)
-    meta = obj.metadata
-    return True, obj.type, _b64decode_map(obj.data), dict(meta.annotations or {}), dict(meta.labels or {})
+        raise ApiError("Could not read Secret %s/%s: %s" % (namespace, name, msg or type(e).__name__), status=status)
+    if obj is None:
+        return False, None, {}, {}, {}
+    meta = obj.get("metadata") or {}
+    return True, obj.get("type"), _b64decode_map(obj.get("data")), dict(meta.get("annotations") or {}), dict(meta.get("labels") or {})
 
 
 def cluster_domain(client):
@@ -797,7 +832,7 @@ def params_provided(params):
 
 def _patch_secret(client, name, namespace, body):
     try:
-        client.core.patch_namespaced_secret(name, namespace, body)
+        SecretStore.for_client(client).patch(name, namespace, body)
     except Exception as e:
         status, msg = _api_status(e)
         raise ApiError("Could not update Secret %s/%s: %s" % (namespace, name, msg or type(e).__name__), status=status)
@@ -812,7 +847,7 @@ def _write_secret(client, name, namespace, existing, material, domain):
     if existing.exists and existing.type not in (None, TLS_TYPE):
         # The type of a Secret is immutable: replace it.
         try:
-            client.core.delete_namespaced_secret(name, namespace)
+            SecretStore.for_client(client).delete(name, namespace)
         except Exception as e:
             status, msg = _api_status(e)
             raise ApiError("Could not replace Secret %s/%s (type %s): %s" % (namespace, name, existing.type, msg), status=status)
@@ -828,7 +863,7 @@ def _write_secret(client, name, namespace, existing, material, domain):
         "data": dict((k, v) for k, v in encoded.items() if v is not None),
     }
     try:
-        client.core.create_namespaced_secret(namespace, body)
+        SecretStore.for_client(client).create(namespace, body)
     except Exception as e:
         status, msg = _api_status(e)
         if status == 404:

@@ -116,7 +116,18 @@ class Client(object):
         self.conn = connection_params(params, environ)
         self.api_client = _build_api_client(self.conn)
         self._dynamic = None
-        self.core = k8s_client.CoreV1Api(self.api_client)
+        self._core = None
+
+    @property
+    def core(self):
+        """Typed CoreV1Api, built on first use: importing its models costs seconds with kubernetes >= 35."""
+        if self._core is None:
+            self._core = k8s_client.CoreV1Api(self.api_client)
+        return self._core
+
+    @core.setter
+    def core(self, value):
+        self._core = value
 
     @property
     def dynamic(self):

@@ -582,7 +582,7 @@ class OlmOperator(object):
                 foreign_since = None
                 last = verdict[1]
             if not wait:
-                return self._state(sub, csv, intended, namespace, crds_ready=None)
+                return self._state(sub, csv, intended, plans, crds_ready=None)
             if deadline.expired():
                 raise WaitTimeout(
                     "Timed out after %.0fs installing %s: %s" % (deadline.elapsed(), p["name"], last),
@@ -599,15 +599,17 @@ class OlmOperator(object):
                     Waiter(self.client, CRD[0], CRD[1], name=crd).wait(object_evaluator(established()), max(1.0, deadline.remaining()))
                 except WaitTimeout as e:
                     raise WaitTimeout("%s Succeeded but its CRD %s is not Established: %s" % (intended, crd, e.msg), csv=intended)
-        return self._state(sub, csv, intended, namespace, crds_ready=bool(wait))
+        return self._state(sub, csv, intended, plans, crds_ready=bool(wait))
 
-    def _state(self, sub, csv, intended, namespace, crds_ready):
+    def _state(self, sub, csv, intended, plans, crds_ready):
+        """The result; ``install_plan`` is the plan that installs the intended CSV (else the Subscription's)."""
+        mine = sorted(plans_for(plans, intended), key=lambda p: _get(p, "spec.generation", 0)) if intended else []
         return {
             "csv": intended,
             "installed_csv": _get(sub, "status.installedCSV"),
             "version": _get(csv, "spec.version"),
             "phase": _get(csv, "status.phase"),
-            "install_plan": _sub_plan_name(sub),
+            "install_plan": _name(mine[-1]) if mine else _sub_plan_name(sub),
             "crds": owned_crds(csv),
             "crds_established": crds_ready,
         }

@@ -362,24 +362,23 @@ class _Obj(object):
 
 
 class FakeCore(object):
+    """In-memory stand-in for _certs.SecretStore."""
+
     def __init__(self):
         self.secrets = {}
         self.writes = []
 
-    def read_namespaced_secret(self, name, namespace):
+    def read(self, name, namespace):
         s = self.secrets.get((namespace, name))
-        if s is None:
-            raise ApiException(status=404, reason="Not Found")
-        meta = _Obj(annotations=dict(s["metadata"].get("annotations") or {}), labels=dict(s["metadata"].get("labels") or {}))
-        return _Obj(type=s.get("type"), data=dict(s.get("data") or {}), metadata=meta)
+        return json.loads(json.dumps(s)) if s is not None else None
 
-    def create_namespaced_secret(self, namespace, body):
+    def create(self, namespace, body):
         if namespace == "missing-ns":
             raise ApiException(status=404, reason="Not Found")
         self.writes.append(("create", namespace, body["metadata"]["name"]))
         self.secrets[(namespace, body["metadata"]["name"])] = json.loads(json.dumps(body))
 
-    def patch_namespaced_secret(self, name, namespace, body):
+    def patch(self, name, namespace, body):
         self.writes.append(("patch", namespace, name))
         s = self.secrets[(namespace, name)]
         for k, v in (body.get("metadata") or {}).items():
@@ -390,7 +389,7 @@ class FakeCore(object):
             else:
                 s["data"][k] = v
 
-    def delete_namespaced_secret(self, name, namespace):
+    def delete(self, name, namespace):
         self.writes.append(("delete", namespace, name))
         del self.secrets[(namespace, name)]
 
@@ -398,6 +397,7 @@ class FakeCore(object):
 class FakeClient(object):
     def __init__(self, domain=DOMAIN):
         self.core = FakeCore()
+        self.secret_store = self.core
         self._domain = domain
 
     def resource(self, api_version, kind):
