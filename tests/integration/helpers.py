@@ -151,3 +151,61 @@ def run_module(module, args, kubeconfig=None, check=False, diff=False, env=None,
     result = dict(results[-1][1])
     result["_duration"] = run.duration
     return result
+
+
+class BackgroundRun(object):
+    """A :func:`run_module` call running in a thread (for tests that change the cluster while a
+    module waits). ``started`` is the monotonic time of the call; ``finished`` is set when it returns."""
+
+    def __init__(self, *args, **kwargs):
+        import threading
+
+        self._args, self._kwargs = args, kwargs
+        self._result = None
+        self._error = None
+        self.started = time.monotonic()
+        self.finished = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            self._result = run_module(*self._args, **self._kwargs)
+        except Exception as e:  # pylint: disable=broad-except
+            self._error = e
+        self.finished = time.monotonic()
+
+    def done(self):
+        return not self._thread.is_alive()
+
+    def result(self, timeout=None):
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError("module still running after %ss" % timeout)
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def run_module_in_background(module, args, kubeconfig=None, **kwargs):
+    """Start :func:`run_module` in a thread; returns a :class:`BackgroundRun`."""
+    return BackgroundRun(module, args, kubeconfig, **kwargs)
+
+
+def wait_module_running(module, timeout=120):
+    """Block until a process of ``module`` (its AnsiballZ wrapper) runs on this machine, so a test
+    can change the cluster while the module is surely waiting. Returns the monotonic time."""
+    needle = ("AnsiballZ_%s.py" % module.split(".")[-1]).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if needle in f.read():
+                        return time.monotonic()
+            except OSError:
+                continue
+        time.sleep(0.05)
+    raise AssertionError("%s did not start within %ss" % (module, timeout))
