@@ -11,7 +11,7 @@ from . import resources as R
 from .rhoai import DEFAULT_APPS_NS, ingress_domain, the_dsci
 from .runtime import Controller
 from .serverless import knative_ready
-from .util import cond, container, deployment, deployment_ready, dig, meta, owner_ref, service
+from .util import MEMBER_OF, cond, container, deployment, deployment_ready, dig, meta, service
 
 log = logging.getLogger("sim.kserve")
 MANAGER = "kserve-controller"
@@ -145,6 +145,12 @@ class ISVCController(Controller):
         min_r = pred.get("minReplicas", 1)
         local = (md.get("labels") or {}).get("networking.knative.dev/visibility") == "cluster-local"
         domain = ingress_domain(self.mgr)
+        self._omc(isvc, ns, name, local, f"{name}-{ns}.{domain}", sr, mode)
+        if mode != "RawDeployment" and self.mgr.get(R.KSVC, f"{name}-predictor", ns) is None and \
+                str(annotations.get("sidecar.istio.io/inject")).lower() == "true" and \
+                self.mgr.get(R.SMM, "default", ns) is not None and \
+                MEMBER_OF not in ((self.mgr.get(R.NAMESPACE, ns) or {}).get("metadata", {}).get("labels") or {}):
+            return 1.0  # let the namespace join the mesh first, so the pods get their sidecar at creation
         if mode == "RawDeployment":
             dname = f"{name}-predictor"
             labels["app"] = f"isvc.{dname}"
@@ -184,7 +190,6 @@ class ISVCController(Controller):
             rev = ksvc_st.get("latestCreatedRevisionName")
             url = f"http://{kname}.{ns}.svc.cluster.local" if local else f"https://{name}-{ns}.{domain}"
             pods_sel = {"serving.kserve.io/inferenceservice": name}
-        self._omc(isvc, ns, name, local, f"{name}-{ns}.{domain}", sr)
         # status
         pods = self.mgr.informer(R.POD).items(namespace=ns, selector=pods_sel)
         failure = None
@@ -241,13 +246,12 @@ class ISVCController(Controller):
         self.mgr.set_status(R.ISVC, isvc, status)
         return None if ready else 2.0
 
-    def _omc(self, isvc, ns, name, local, host, sr):
+    def _omc(self, isvc, ns, name, local, host, sr, mode):
         """odh-model-controller side effects."""
         app_ns = apps_ns(self.mgr)
         if not deployment_ready(self.mgr.get(R.DEPLOYMENT, "odh-model-controller", app_ns)):
             return
         cp_name, cp_ns = mesh_ref(self.mgr)
-        mode = dig(isvc, "status", "deploymentMode")
         if mode != "RawDeployment" and self.mgr.informer(R.SMM).served and self.mgr.get(R.SMM, "default", ns) is None:
             self.mgr.create_if_missing(R.SMM, {"metadata": {"name": "default", "namespace": ns, "labels": {
                 "app.kubernetes.io/managed-by": "odh-model-controller", "app.kubernetes.io/name": "odh-model-controller",

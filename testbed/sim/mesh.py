@@ -9,8 +9,8 @@ import yaml
 
 from . import resources as R
 from .runtime import Controller
-from .util import (INJECT, MEMBER_OF, cond, container, deep_merge, deployment, deployment_ready, dig,
-                   find_cond, installed_csv, meta, service)
+from .util import (MEMBER_OF, cond, container, deep_merge, deployment, deployment_ready, dig, find_cond,
+                   injection_applies, installed_csv, istio_proxy, meta, service)
 
 log = logging.getLogger("sim.mesh")
 MANAGER = "istio-operator"
@@ -363,12 +363,6 @@ class SMMRController(Controller):
 INJECTOR = "istio-sidecar-injector"
 
 
-def wants_injection(tmpl: dict) -> bool:
-    md = tmpl.get("metadata") or {}
-    v = (md.get("labels") or {}).get(INJECT) or (md.get("annotations") or {}).get(INJECT)
-    return str(v).lower() == "true"
-
-
 class InjectorController(Controller):
     """Stands in for the Maistra sidecar injector: a Deployment whose pod template asks for injection
     (label or annotation sidecar.istio.io/inject=true) in a mesh member namespace gets an
@@ -384,16 +378,11 @@ class InjectorController(Controller):
         tmpl = dig(dep, "spec", "template", default={}) or {}
         containers = dig(tmpl, "spec", "containers", default=[]) or []
         names = [c.get("name") for c in containers]
-        nsobj = self.mgr.get(R.NAMESPACE, ns)
-        member = bool(nsobj) and MEMBER_OF in (nsobj["metadata"].get("labels") or {})
-        want = wants_injection(tmpl) and member and operator_up(self.mgr, PKG) and \
-            bool(self.mgr.informer(R.SMCP).items(namespace=(nsobj["metadata"].get("labels") or {}).get(MEMBER_OF)))
+        want = injection_applies(self.mgr, tmpl, ns) and operator_up(self.mgr, PKG)
         owned = any(f.get("manager") == INJECTOR for f in dep["metadata"].get("managedFields") or [])
         if want and "istio-proxy" not in names:
             body = {"metadata": {"name": name, "namespace": ns},
-                    "spec": {"template": {"spec": {"containers": [
-                        container("istio-proxy", "registry.redhat.io/openshift-service-mesh/proxyv2-rhel8:2.6",
-                                  [("http-envoy-prom", 15090)])]}}}}
+                    "spec": {"template": {"spec": {"containers": [istio_proxy()]}}}}
             self.kube.apply(R.DEPLOYMENT, body, INJECTOR)
             log.info("injected istio-proxy into %s/%s", ns, name)
         elif not want and owned and "istio-proxy" in names:

@@ -136,6 +136,10 @@ def deployment(mgr, name: str, namespace: str, pod_labels: dict, containers: lis
     pa = dict(pod_annotations or {})
     pa.update(faults.pod_annotations(mgr, name))
     tmpl = pod_template(pod_labels, containers, pa, service_account, **spec_extra)
+    if mgr is not None and injection_applies(mgr, tmpl, namespace) and \
+            "istio-proxy" not in [c.get("name") for c in containers]:
+        # what the mesh's injection webhook adds to every pod of the Deployment
+        tmpl["spec"]["containers"] = list(containers) + [istio_proxy()]
     return {
         "metadata": meta(name, namespace, labels or pod_labels, annotations, owner),
         "spec": {
@@ -144,6 +148,26 @@ def deployment(mgr, name: str, namespace: str, pod_labels: dict, containers: lis
             "template": tmpl,
         },
     }
+
+
+def istio_proxy() -> dict:
+    return container("istio-proxy", "registry.redhat.io/openshift-service-mesh/proxyv2-rhel8:2.6",
+                     [("http-envoy-prom", 15090)])
+
+
+def wants_injection(tmpl: dict) -> bool:
+    md = tmpl.get("metadata") or {}
+    v = (md.get("labels") or {}).get(INJECT) or (md.get("annotations") or {}).get(INJECT)
+    return str(v).lower() == "true"
+
+
+def injection_applies(mgr, tmpl: dict, namespace: str) -> bool:
+    """Injection requested, the namespace is a mesh member and that mesh has a control plane."""
+    if not wants_injection(tmpl):
+        return False
+    nsobj = mgr.get(R.NAMESPACE, namespace)
+    mesh_ns = ((nsobj or {}).get("metadata", {}).get("labels") or {}).get(MEMBER_OF)
+    return bool(mesh_ns) and bool(mgr.informer(R.SMCP).items(namespace=mesh_ns))
 
 
 def daemonset(mgr, name: str, namespace: str, pod_labels: dict, containers: list, *,
