@@ -357,21 +357,31 @@ def _not_ready_reason(pod):
     return ", ".join(pieces)
 
 
-def recent_events(core_api, namespace, pod, limit=5):
-    """Last ``limit`` Events of one pod as text lines, oldest first; [] when they cannot be read."""
-    try:
-        events = core_api.list_namespaced_event(
-            namespace, field_selector="involvedObject.kind=Pod,involvedObject.name=%s" % pod, _request_timeout=10
-        ).items
-    except Exception:
-        return []
+def _event_time(event):
+    meta = event.get("metadata") or {}
+    return event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or meta.get("creationTimestamp") or ""
 
-    def when(e):
-        ts = e.last_timestamp or e.event_time or e.first_timestamp or (e.metadata and e.metadata.creation_timestamp)
-        return ts.isoformat() if ts else ""
 
+def format_events(events, limit=5):
+    """Event dicts -> text lines ``<time> <type> <reason>: <message> (xN)``, the last ``limit``, oldest first."""
     lines = []
-    for e in sorted(events, key=when)[-limit:]:
-        count = " (x%s)" % e.count if e.count and e.count > 1 else ""
-        lines.append("%s %s %s: %s%s" % (when(e), e.type or "", e.reason or "", (e.message or "").strip(), count))
+    for e in sorted(events, key=_event_time)[-limit:]:
+        count = " (x%s)" % e["count"] if (e.get("count") or 0) > 1 else ""
+        lines.append(
+            "%s %s %s: %s%s"
+            % (_event_time(e), e.get("type") or "", e.get("reason") or "", (e.get("message") or "").strip(), count)
+        )
     return lines
+
+
+def recent_events(client, namespace, pod, limit=5):
+    """Last ``limit`` Events of one pod as text lines (dynamic client, no typed API); [] when they
+    cannot be read."""
+    try:
+        events = client.resource("v1", "Event").get(
+            namespace=namespace, field_selector="involvedObject.kind=Pod,involvedObject.name=%s" % pod
+        )
+        items = events.to_dict().get("items") or []
+    except Exception:  # pylint: disable=broad-except
+        return []
+    return format_events(items, limit)

@@ -215,7 +215,7 @@ def execute(module):
     client = Client(params)
     namespace = params["namespace"]
     evaluate = pods_evaluator(
-        groups, fail_fast=params["fail_fast"], events=lambda problem: recent_events(client.core, namespace, problem.pod)
+        groups, fail_fast=params["fail_fast"], events=lambda problem: recent_events(client, namespace, problem.pod)
     )
     # One group with a label selector: let the server filter; otherwise watch the namespace.
     selector = groups[0].label_selector if len(groups) == 1 else None

@@ -95,6 +95,7 @@ def test_crashloop_fails_fast_naming_pod_container_reason(k8s, kubeconfig, ns):
     msg = result["msg"]
     assert "pod %s container authorino: CrashLoopBackOff" % crashing[0] in msg
     assert "back-off" in msg  # the kubelet's message
+    assert "  event: " in msg, "recent events of the pod are missing: %s" % msg
     assert result["pods"][0]["problems"][0] == {
         "pod": crashing[0], "container": "authorino", "reason": "CrashLoopBackOff",
         "message": result["pods"][0]["problems"][0]["message"]}

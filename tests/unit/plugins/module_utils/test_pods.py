@@ -7,6 +7,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods i
     Group,
     diagnose,
     evaluate_groups,
+    format_events,
     is_ready,
     parse_selector,
     pods_evaluator,
@@ -178,3 +179,16 @@ def test_unselected_broken_pods_are_ignored():
 def test_empty_group_message():
     outcome = pods_evaluator([Group({"name_prefix": "nothing-"})])([pod()])
     assert "no pod matches" in outcome.message
+
+
+def test_format_events_orders_and_limits():
+    events = [
+        {"type": "Warning", "reason": "BackOff", "message": "Back-off restarting", "count": 4, "lastTimestamp": "2026-01-01T00:00:09Z"},
+        {"type": "Normal", "reason": "Pulled", "message": "pulled ", "lastTimestamp": "2026-01-01T00:00:01Z"},
+        {"type": "Normal", "reason": "Started", "eventTime": "2026-01-01T00:00:05Z"},
+    ]
+    lines = format_events(events, limit=2)
+    assert lines == [
+        "2026-01-01T00:00:05Z Normal Started: ",
+        "2026-01-01T00:00:09Z Warning BackOff: Back-off restarting (x4)",
+    ]
