@@ -33,6 +33,14 @@ def wait_for(fn, timeout=60.0, interval=0.2, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+def poll(fetch, pred):
+    """A wait_for() check: fetch an object, return it when pred(object) holds."""
+    def check():
+        obj = fetch()
+        return obj if pred(obj) else None
+    return check
+
+
 def api(k8s, api_version, kind):
     return k8s.resources.get(api_version=api_version, kind=kind)
 
@@ -117,8 +125,8 @@ def test_deployment_rolls_out_to_ready_pods(k8s, ns):
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"containers": [{"name": "web", "image": "quay.io/example/web:1"}]}}},
     })
-    d = wait_for(lambda: (lambda o: o if (o.status.availableReplicas or 0) == 3 else None)(
-        deploys.get(name="web", namespace=ns)), 60, what="3 available replicas")
+    d = wait_for(poll(lambda: deploys.get(name="web", namespace=ns),
+                      lambda o: (o.status.availableReplicas or 0) == 3), 60, what="3 available replicas")
     assert condition(d, "Available").status == "True"
     pods = api(k8s, "v1", "Pod").get(namespace=ns, label_selector="app=web").items
     assert len(pods) == 3
@@ -143,8 +151,8 @@ def test_job_completes_and_service_gets_endpoints(k8s, ns):
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
         "spec": {"template": {"spec": {"restartPolicy": "Never",
                                        "containers": [{"name": "run", "image": "quay.io/example/run:1"}]}}}})
-    job = wait_for(lambda: (lambda j: j if (j.status.succeeded or 0) == 1 else None)(
-        api(k8s, "batch/v1", "Job").get(name="once", namespace=ns)), 60, what="job succeeded")
+    job = wait_for(poll(lambda: api(k8s, "batch/v1", "Job").get(name="once", namespace=ns),
+                        lambda j: (j.status.succeeded or 0) == 1), 60, what="job succeeded")
     assert condition(job, "Complete").status == "True"
     pod = api(k8s, "v1", "Pod").get(namespace=ns, label_selector="job-name=once").items[0]
     assert pod.status.phase == "Succeeded"
@@ -327,7 +335,7 @@ def test_crashloopbackoff_annotation(k8s, ns):
     pods = api(k8s, "v1", "Pod")
     pods.create(namespace=ns, body=pod_body("crash", containers=("main", "sidecar"),
                                             annotations={FAIL: "CrashLoopBackOff", FAIL_CONTAINER: "sidecar"}))
-    p = wait_for(lambda: (lambda o: o if cstatus(o, "sidecar") is not None else None)(_pod(k8s, ns, "crash")), 30)
+    p = wait_for(poll(lambda: _pod(k8s, ns, "crash"), lambda o: cstatus(o, "sidecar") is not None), 30)
     assert p.status.phase == "Running"  # kubelet keeps a crash-looping pod Running
     s = cstatus(p, "sidecar")
     assert s.ready is False and s.started is False
@@ -343,8 +351,8 @@ def test_crashloopbackoff_annotation(k8s, ns):
     assert ready.status == "False" and ready.reason == "ContainersNotReady"
     assert ready.message == "containers with unready status: [sidecar]"
     # the kubelet restarts it after the back-off: restartCount grows, back-off doubles
-    p2 = wait_for(lambda: (lambda o: o if cstatus(o, "sidecar").restartCount >= 2 else None)(
-        _pod(k8s, ns, "crash")), 30, 0.5, what="second restart")
+    p2 = wait_for(poll(lambda: _pod(k8s, ns, "crash"), lambda o: cstatus(o, "sidecar").restartCount >= 2),
+                  30, 0.5, what="second restart")
     assert cstatus(p2, "sidecar").state.waiting.message.startswith("back-off 20s restarting failed container=sidecar")
 
 
@@ -374,7 +382,7 @@ def test_imagepullbackoff_annotation(k8s, ns):
 def test_notready_annotation(k8s, ns):
     pods = api(k8s, "v1", "Pod")
     pods.create(namespace=ns, body=pod_body("unready", annotations={FAIL: "NotReady"}))
-    p = wait_for(lambda: (lambda o: o if o.status.phase == "Running" else None)(_pod(k8s, ns, "unready")), 30)
+    p = wait_for(poll(lambda: _pod(k8s, ns, "unready"), lambda o: o.status.phase == "Running"), 30)
     s = cstatus(p, "app")
     assert s.started is True and s.ready is False and s.state.running
     assert condition(p, "Ready").status == "False"
@@ -387,7 +395,7 @@ def test_ready_delay_annotation(k8s, ns):
     pods = api(k8s, "v1", "Pod")
     t0 = time.monotonic()
     pods.create(namespace=ns, body=pod_body("slow", annotations={READY_DELAY: "4"}))
-    p = wait_for(lambda: (lambda o: o if o.status.phase == "Running" else None)(_pod(k8s, ns, "slow")), 30)
+    p = wait_for(poll(lambda: _pod(k8s, ns, "slow"), lambda o: o.status.phase == "Running"), 30)
     assert condition(p, "Ready").status == "False"
     wait_for(lambda: condition(_pod(k8s, ns, "slow"), "Ready").status == "True", 30, 0.2, what="Ready")
     assert time.monotonic() - t0 >= 3.5

@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 from cryptography import x509
@@ -98,30 +97,30 @@ def test_platform_values():
     aws = Testbed("/nonexistent-a", platform="AWS")
     rosa = Testbed("/nonexistent-b", platform="ROSA")
     none = Testbed("/nonexistent-c", platform="None")
-    _, s = openshift.infrastructure(aws)
+    _spec, s = openshift.infrastructure(aws)
     assert s["platform"] == s["platformStatus"]["type"] == "AWS"
     assert "resourceTags" not in s["platformStatus"]["aws"]
-    _, s = openshift.infrastructure(rosa)
+    _spec, s = openshift.infrastructure(rosa)
     assert s["platform"] == s["platformStatus"]["type"] == "AWS"
     tags = {t["key"]: t["value"] for t in s["platformStatus"]["aws"]["resourceTags"]}
     assert tags["red-hat-clustertype"] == "rosa" and tags["red-hat-managed"] == "true"
     assert rosa.ingress_domain.startswith("apps.rosa-testbed.") and rosa.ingress_domain.endswith("openshiftapps.com")
-    _, s = openshift.infrastructure(none)
+    _spec, s = openshift.infrastructure(none)
     assert s["platformStatus"]["type"] == "None"
     assert aws.ingress_domain == "apps.testbed.example.com"
 
 
 def test_cli_status_of_empty_state_dir(tmp_path):
     r = subprocess.run([sys.executable, "-m", "testbed", "status", "--state-dir", str(tmp_path), "--json"],
-                       cwd=REPO, capture_output=True, text=True)
+                       cwd=REPO, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["state"] == "down"
     r = subprocess.run([sys.executable, "-m", "testbed", "status", "--state-dir", str(tmp_path), "--check"],
-                       cwd=REPO, capture_output=True, text=True)
+                       cwd=REPO, capture_output=True, text=True, check=False)
     assert r.returncode == 3
     # down on a testbed that never ran is harmless
     r = subprocess.run([sys.executable, "-m", "testbed", "down", "--state-dir", str(tmp_path)],
-                       cwd=REPO, capture_output=True, text=True)
+                       cwd=REPO, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
 
 
