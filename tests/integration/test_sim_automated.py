@@ -13,7 +13,7 @@ from test_sim_support import (all_pods_ready, client, cond, create, get, items, 
                               pod_ready, pod_summary, pods, subscribe, wait_for, wait_installed)
 from test_sim_manual import by_deployment, settled
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_testbed, pytest.mark.slow]
 
 tb = module_testbed(workers=3, gpu_nodes=1)
 DSCI = ("dscinitialization.opendatahub.io/v1", "DSCInitialization")

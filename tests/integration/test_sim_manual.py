@@ -18,7 +18,7 @@ from test_sim_support import (all_pods_ready, apply, client, cond, create, get, 
                               module_testbed, pod_summary, pods, seed_docs, stays, subscribe, wait_for,
                               wait_installed)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_testbed, pytest.mark.slow]
 
 tb = module_testbed(workers=3, gpu_nodes=0)
 POD_NAME = re.compile(r"^(?P<dep>.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$")

@@ -10,7 +10,7 @@ from testbed.sim.faults import clear_faults, set_fault
 from test_sim_support import (OPERATORS, apply, client, cond, delete, get, items, merge_patch, module_testbed,
                               pods, pod_ready, stays, subscribe, subscription, wait_for, wait_installed)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_testbed, pytest.mark.slow]
 
 V1A1 = "operators.coreos.com/v1alpha1"
 tb = module_testbed(workers=2, gpu_nodes=1)
