@@ -215,5 +215,50 @@ def bootstrap(api, tb, deadline: float) -> None:
             "spec": {"upgradeStrategy": {"name": "Default"}},
         }, namespace="openshift-operators", status={"namespaces": [""], "lastUpdated": now})
 
+    if "route.openshift.io" in served:
+        calls.append((("admissionregistration.k8s.io", "v1", "mutatingadmissionpolicies",
+                       route_host_policy(tb.ingress_domain)), {}))
+        calls.append((("admissionregistration.k8s.io", "v1", "mutatingadmissionpolicybindings", {
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
+            "metadata": {"name": ROUTE_POLICY}, "spec": {"policyName": ROUTE_POLICY}}), {}))
+
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda c: do_apply(*c[0], **c[1]), calls))
+
+    if "route.openshift.io" in served:
+        # the policy takes effect asynchronously: probe with a dry-run create
+        probe = {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "testbed-probe"},
+                 "spec": {"to": {"kind": "Service", "name": "probe"}}}
+        while True:
+            status, out = api.request("POST", "/apis/route.openshift.io/v1/namespaces/default/routes?dryRun=All",
+                                      probe)
+            if status < 300 and (out.get("spec") or {}).get("host"):
+                break
+            if time.monotonic() > deadline:
+                raise TestbedError(f"Route host defaulting not active: {status} {out.get('message')}")
+            time.sleep(0.1)
+
+
+ROUTE_POLICY = "testbed-route-host-default"
+
+
+def route_host_policy(domain: str) -> dict:
+    """What openshift-apiserver does for a Route created without ``spec.host``: set it to
+    ``<name>-<namespace>.<ingress domain>`` (or ``<spec.subdomain>.<ingress domain>``).
+    A MutatingAdmissionPolicy (CEL) does the same here."""
+    host = ("(has(object.spec.subdomain) && object.spec.subdomain != '' ? object.spec.subdomain"
+            " : object.metadata.name + '-' + request.namespace) + '.%s'" % domain)
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
+        "metadata": {"name": ROUTE_POLICY},
+        "spec": {
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["route.openshift.io"], "apiVersions": ["v1"],
+                "operations": ["CREATE"], "resources": ["routes"]}]},
+            "matchConditions": [{"name": "no-host", "expression": "!has(object.spec.host) || object.spec.host == ''"}],
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {
+                "expression": "Object{spec: Object.spec{host: %s}}" % host}}],
+        },
+    }

@@ -466,6 +466,16 @@ def test_route_schema_is_enforced(k8s, ns):
         "spec": {"to": {"kind": "Service", "name": "svc"}, "port": {"targetPort": "http"},
                  "tls": {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}}})
     assert r.spec.to.weight == 100 and r.spec.wildcardPolicy == "None"  # defaults as on OpenShift
+    domain = api(k8s, "config.openshift.io/v1", "Ingress").get(name="cluster").spec.domain
+    assert r.spec.host == f"r-{ns}.{domain}"  # host generated as openshift-apiserver does
+    r2 = routes.create(namespace=ns, body={
+        "apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "r2"},
+        "spec": {"subdomain": "svc-a", "to": {"kind": "Service", "name": "svc"}}})
+    assert r2.spec.host == f"svc-a.{domain}"
+    r3 = routes.create(namespace=ns, body={
+        "apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "r3"},
+        "spec": {"host": "models.example.org", "to": {"kind": "Service", "name": "svc"}}})
+    assert r3.spec.host == "models.example.org"
     with pytest.raises(ApiException) as exc:
         routes.create(namespace=ns, body={
             "apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "bad"},
