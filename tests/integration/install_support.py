@@ -1,0 +1,90 @@
+"""Shared by the install tests: cluster snapshots, seed fixtures and subset comparison."""
+
+import glob
+import json
+import os
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLAYBOOK = "playbooks/install.yml"
+SEED_DIR = os.path.join(REPO, "tests", "unit", "fixtures", "seed_000")
+MANUAL = {"model_serving_install_path": "manual"}
+# A first install on the (loaded, 2-core) testbed takes several minutes.
+INSTALL_TIMEOUT = 2400
+
+# Kinds whose objects a write would create or change on a cluster that has nothing installed.
+SNAPSHOT_KINDS = [
+    ("v1", "Namespace"),
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("operators.coreos.com/v1alpha1", "Subscription"),
+    ("operators.coreos.com/v1", "OperatorGroup"),
+    ("operators.coreos.com/v1alpha1", "ClusterServiceVersion"),
+]
+
+
+def snapshot(k8s, kinds=SNAPSHOT_KINDS):
+    """(kind, namespace, name) of every object of ``kinds`` (names only: the simulated operators
+    may update their own objects at any time, but a write of ours adds objects)."""
+    out = set()
+    for api_version, kind in kinds:
+        res = k8s.resources.get(api_version=api_version, kind=kind)
+        for item in res.get().to_dict().get("items", []):
+            md = item["metadata"]
+            out.add((kind, md.get("namespace", ""), md["name"]))
+    return out
+
+
+def seed_documents():
+    docs = []
+    for path in sorted(glob.glob(os.path.join(SEED_DIR, "*.yaml"))):
+        with open(path) as f:
+            docs.extend(d for d in yaml.safe_load_all(f) if d)
+    return docs
+
+
+def strip_meta(doc):
+    return {k: v for k, v in doc.items() if not k.startswith("x-")}
+
+
+def missing_from(want, have, path=""):
+    """Paths where ``want`` is not contained in ``have`` ([] = contained). Dicts: every key of
+    ``want``; lists: every entry of ``want`` contained in some entry of ``have``; scalars: equal."""
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return ["%s: expected a mapping, found %r" % (path or "/", have)]
+        out = []
+        for k, v in want.items():
+            if k not in have:
+                out.append("%s.%s: missing" % (path, k))
+            else:
+                out.extend(missing_from(v, have[k], "%s.%s" % (path, k)))
+        return out
+    if isinstance(want, list):
+        if not isinstance(have, list):
+            return ["%s: expected a list, found %r" % (path, have)]
+        out = []
+        for i, w in enumerate(want):
+            if not any(not missing_from(w, h) for h in have):
+                out.append("%s[%d]: %s not found in %s" % (path, i, json.dumps(w), json.dumps(have)))
+        return out
+    return [] if want == have else ["%s: expected %r, found %r" % (path, want, have)]
+
+
+def get_object(k8s, api_version, kind, name, namespace=None):
+    res = k8s.resources.get(api_version=api_version, kind=kind)
+    return res.get(name=name, namespace=namespace).to_dict()
+
+
+def failure_text(run):
+    """Every failed task result of an AnsibleRun, as one string (for message assertions)."""
+    texts = []
+    for name, res in run.task_results():
+        if res.get("failed") or any(r.get("failed") for r in res.get("results", []) if isinstance(r, dict)):
+            texts.append("%s: %s" % (name, json.dumps(res)))
+    return "\n".join(texts)
+
+
+def stats(run, host="localhost"):
+    return run.stats.get(host, {})

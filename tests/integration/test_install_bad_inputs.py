@@ -1,0 +1,72 @@
+"""Bad variables stop playbooks/install.yml before anything is written, naming the variable.
+
+All cases run against one dedicated empty testbed; after each failed run the cluster must hold
+exactly what it held before (no namespace, subscription, secret, ... created).
+"""
+
+import datetime
+import os
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from helpers import ansible_playbook
+from install_support import MANUAL, PLAYBOOK, failure_text, snapshot
+from testbed.pytest_plugin import dynamic_client
+
+
+def _write_cert(tmpdir, dns_names):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    crt, pem = os.path.join(tmpdir, "wildcard.crt"), os.path.join(tmpdir, "wildcard.key")
+    with open(crt, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(pem, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return crt, pem
+
+
+def test_bad_variables_fail_before_any_write(fresh_testbed, tmp_path):
+    tb = fresh_testbed(workers=1, gpu_nodes=0, platform="AWS")
+    kubeconfig = str(tb.kubeconfig)
+    k8s = dynamic_client(kubeconfig)
+    crt, key = _write_cert(str(tmp_path), ["*.apps.somewhere-else.example.org"])
+
+    cases = [
+        ("invalid domain", {"serving_gateways_domain": "Not_A Domain!"}, ["serving_gateways_domain"]),
+        ("unknown managementState", {"kserve_serving_management_state": "Sometimes"},
+         ["kserve_serving_management_state"]),
+        ("unknown DSCI managementState", {"kserve_service_mesh_management_state": "Managedd"},
+         ["kserve_service_mesh_management_state"]),
+        ("missing certificate file",
+         {"serving_gateways_certificate_path": str(tmp_path / "absent.crt"), "serving_gateways_private_key_path": key},
+         ["serving_gateways_certificate_path"]),
+        ("certificate not covering the domain",
+         {"serving_gateways_certificate_path": crt, "serving_gateways_private_key_path": key},
+         ["serving_gateways_certificate_path", "apps.testbed"]),
+        ("unknown install path", {"model_serving_install_path": "sideways"}, ["model_serving_install_path"]),
+    ]
+    before = snapshot(k8s)
+    for label, extra, expected in cases:
+        run = ansible_playbook(PLAYBOOK, kubeconfig, dict(MANUAL, **extra), timeout=900)
+        text = failure_text(run)
+        assert run.rc != 0, "%s: the play did not fail" % label
+        for word in expected:
+            assert word in text, "%s: the failure does not name %r:\n%s" % (label, word, text[-3000:])
+        after = snapshot(k8s)
+        assert after == before, "%s: the failed run wrote %s" % (label, sorted(after ^ before))
