@@ -295,7 +295,7 @@ def install_path(smcps, knative_servings, dsci, dsc, served):
             automated.append(
                 "no %s exists%s" % (kind, "" if served.get(key) else " (the kind is not served: its operator is not installed)")
             )
-    if len([o for o in knative_servings]) > 1:
+    if len(knative_servings) > 1:
         manual.append("%d KnativeServing resources exist, which the OpenShift AI operator treats as unsupported" % len(knative_servings))
     if dsci and dsci["service_mesh"]["management_state"] == "Unmanaged":
         manual.append("DSCInitialization %s has serviceMesh.managementState Unmanaged: the cluster is set up for the manual path" % dsci["name"])

@@ -27,9 +27,10 @@ description:
   - O(state=absent) deletes the Subscription and the operator's ClusterServiceVersion. The
     OperatorGroup and the namespace are left in place (they may be shared).
 author:
-  - OpenShift AI model_serving maintainers
+  - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
   - openshift_ai.model_serving.connection
+  - ansible.builtin.action_common_attributes
 options:
   name:
     description: The package name (C(spec.name) of the Subscription), e.g. V(servicemeshoperator).
@@ -103,7 +104,10 @@ attributes:
     support: full
     details: The diff shows the Subscription fields that change and the OperatorGroup that would be created.
   idempotent:
+    description: Running the task twice with the same options changes nothing the second time.
     support: full
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -23,9 +23,10 @@ description:
     to Unmanaged, V(manual). The reasons are returned with the decision.
   - A kind that the cluster does not serve (its operator is not installed) counts as none present.
 author:
-  - OpenShift AI model_serving maintainers
+  - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
   - openshift_ai.model_serving.connection
+  - ansible.builtin.action_common_attributes
 options: {}
 attributes:
   check_mode:
@@ -34,7 +35,10 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    description: Running the task twice with the same options changes nothing the second time.
     support: full
+  platform:
+    platforms: posix
 notes:
   - ROSA reports the platform type V(AWS). It is recognised by the cluster's AWS resource tag
     C(red-hat-clustertype=rosa) in C(infrastructures.config.openshift.io/cluster)

@@ -30,9 +30,10 @@ description:
     names and dates only. The CA private key of a generated certificate is discarded right after
     signing; a regeneration creates a new CA.
 author:
-  - OpenShift AI model_serving maintainers
+  - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
   - openshift_ai.model_serving.connection
+  - ansible.builtin.action_common_attributes
 options:
   domain:
     description:
@@ -113,9 +114,12 @@ attributes:
     support: full
     details: The diff shows subject, issuer, SAN DNS names, dates and fingerprints, never PEM or keys.
   idempotent:
+    description: Running the task twice with the same options changes nothing the second time.
     support: partial
     details:
       - Idempotent unless O(force=true), or the certificate comes within O(renew_before) days of expiry.
+  platform:
+    platforms: posix
 notes:
   - Only certificates in the subjectAltName count; a CN alone is ignored, as TLS clients do.
 requirements:
@@ -206,7 +210,7 @@ def argument_spec():
     spec.update(
         domain=dict(type="str"),
         secret_name=dict(type="str", default="wildcard-certs"),
-        secret_namespace=dict(type="str", default="istio-system"),
+        secret_namespace=dict(type="str", default="istio-system", no_log=False),
         certificate_path=dict(type="path"),
         private_key_path=dict(type="path", no_log=False),
         ca_path=dict(type="path"),
@@ -216,6 +220,7 @@ def argument_spec():
         private_key_passphrase=dict(type="str", no_log=True),
         existing_secret=dict(
             type="dict",
+            no_log=False,
             options=dict(name=dict(type="str", required=True), namespace=dict(type="str")),
         ),
         renew_before=dict(type="int", default=30),

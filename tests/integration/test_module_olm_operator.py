@@ -8,7 +8,6 @@ unapproved), rerun = changed false with no write, check mode writes nothing, a c
 upgrades, OperatorGroup conflicts are refused before writing, fail fast on ResolutionFailed /
 Failed InstallPlan / Failed CSV (long before the timeout), state=absent removes Subscription and CSV."""
 
-import os
 import shutil
 import tempfile
 import time
@@ -133,7 +132,8 @@ def test_check_mode_install_rerun_and_channel_upgrade(kc, k):
     assert second["changed"] is False and second["changes"] == []
     assert _get(k, "Subscription", "serverless-operator", ns)["metadata"]["resourceVersion"] == sub_rv
 
-    upgrade = dict(args, channel="stable-1.34")
+    upgrade = dict(args)
+    upgrade["channel"] = "stable-1.34"
     check = _olm(kc, check=True, diff=True, **upgrade)
     assert check["changed"] is True
     assert check["diff"]["before"]["subscription"] == {"channel": "stable-1.33"}

@@ -236,7 +236,7 @@ def test_provided_expired_and_not_yet_valid_are_refused():
 
 def test_provided_chain_must_verify_against_given_ca():
     ca, ca_key = _ca("Real Root")
-    other_ca, _ = _ca("Real Root")  # same name, different key: only the signature tells them apart
+    other_ca = _ca("Real Root")[0]  # same name, different key: only the signature tells them apart
     leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN])
     with pytest.raises(InvalidInput) as e:
         certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=other_ca.public_bytes(PEM), now=NOW,
@@ -274,7 +274,7 @@ def test_provided_garbage_names_the_parameter_without_echoing_content():
                                 names={"certificate": "certificate"})
     assert "certificate" in e.value.msg
     ca, ca_key = _ca()
-    leaf, _ = _leaf(ca, ca_key, ["*." + DOMAIN])
+    leaf = _leaf(ca, ca_key, ["*." + DOMAIN])[0]
     with pytest.raises(InvalidInput) as e:
         certs.validate_provided(leaf.public_bytes(PEM), b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----\n", DOMAIN,
                                 names={"private_key": "private_key"})

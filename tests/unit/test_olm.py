@@ -64,7 +64,7 @@ def test_og_reuse_compatible():
     action, og = olm.plan_operator_group([_og("global-operators")], "openshift-operators", [], ["AllNamespaces"])
     assert action == "reuse" and og["metadata"]["name"] == "global-operators"
     # no preference, no catalog: whatever exists is reused
-    action, _ = olm.plan_operator_group([_og("x", ["ns"])], "ns", None, None)
+    action = olm.plan_operator_group([_og("x", ["ns"])], "ns", None, None)[0]
     assert action == "reuse"
 
 
