@@ -16,7 +16,7 @@ MANAGER = "sim-admission"
 def _policy(name: str, group: str, version: str, plural: str, validations: list, param=None,
             operations=("CREATE",)) -> tuple[dict, dict]:
     spec = {
-        "failurePolicy": "Fail",
+        "failurePolicy": "Ignore",  # a paramKind not yet in discovery must not deny
         "matchConstraints": {"resourceRules": [{
             "apiGroups": [group], "apiVersions": ["*"], "operations": list(operations), "resources": [plural],
         }]},

@@ -220,6 +220,42 @@ class AuthorinoController(Controller):
         return None if ready else 2.0
 
 
+class AuthConfigController(Controller):
+    """The Authorino instance watching an AuthConfig (cluster-wide or same namespace, label selector
+    matching) reports it ready."""
+    name = "authconfig"
+    primary = R.AUTHCONFIG
+    triggers = (R.AUTHORINO,)
+
+    def reconcile(self, ns, name):
+        ac = self.mgr.get(R.AUTHCONFIG, name, ns)
+        if ac is None or not operator_up(self.mgr, "authorino-operator"):
+            return None
+        labels = ac["metadata"].get("labels") or {}
+        watcher = None
+        for a in self.mgr.informer(R.AUTHORINO).items():
+            if not (dig(a, "spec", "clusterWide") or a["metadata"]["namespace"] == ns):
+                continue
+            sel = dig(a, "spec", "authConfigLabelSelectors") or ""
+            pairs = [p.split("=", 1) for p in sel.split(",") if "=" in p]
+            if all(labels.get(k.strip()) == v.strip() for k, v in pairs) and \
+                    any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in dig(a, "status", "conditions", default=[])):
+                watcher = a
+                break
+        if watcher is None:
+            return None
+        hosts = dig(ac, "spec", "hosts", default=[]) or []
+        oc = dig(ac, "status", "conditions")
+        self.mgr.set_status(R.AUTHCONFIG, ac, {
+            "conditions": [cond(oc, "Available", "True", "HostsLinked", ""), cond(oc, "Ready", "True", "Reconciled", "")],
+            "summary": {"ready": True, "hostsReady": hosts, "numHostsReady": f"{len(hosts)}/{len(hosts)}",
+                        "numIdentitySources": len(dig(ac, "spec", "authentication", default={}) or {}),
+                        "numAuthorizationPolicies": len(dig(ac, "spec", "authorization", default={}) or {})},
+        })
+        return None
+
+
 # -- Knative Serving: ksvc -> revision Deployment ---------------------------------------------
 QUEUE_PROXY = "queue-proxy"
 
@@ -314,4 +350,4 @@ class KsvcController(Controller):
         return None if ready else 2.0
 
 
-CONTROLLERS = [KnativeServingController, AuthorinoController, KsvcController]
+CONTROLLERS = [KnativeServingController, AuthorinoController, AuthConfigController, KsvcController]
