@@ -207,3 +207,18 @@ def test_state_absent_removes_subscription_and_csv(kc, k):
     assert _get(k, "Subscription", "rhods-operator", ns) is None
     assert _get(k, "ClusterServiceVersion", csv, ns) is None
     assert _olm(kc, name="rhods-operator", namespace=ns, state="absent")["changed"] is False
+
+
+def test_global_operator_group_reused_and_reported_by_platform_info(kc, k):
+    ns = "openshift-operators"
+    res = _olm(kc, name="authorino-operator", namespace=ns, channel="stable", source="redhat-operators")
+    assert not res.get("failed"), res
+    assert res["operator_group"] == "global-operators" and res["phase"] == "Succeeded"
+    assert not [c for c in res["changes"] if "OperatorGroup" in c]
+    assert [o["metadata"]["name"] for o in _items(k, "OperatorGroup", ns, "operators.coreos.com/v1")] == ["global-operators"]
+
+    facts = run_module("platform_info", {}, kc)["platform"]
+    ours = [o for o in facts["operators"] if o["name"] == res["csv"]]
+    assert len(ours) == 1, "OLM's Copied CSVs must not be listed: %s" % ours
+    assert ours[0]["namespace"] == ns and ours[0]["package"] == "authorino-operator"
+    assert ours[0]["version"] == res["version"] and ours[0]["phase"] == "Succeeded"
