@@ -318,10 +318,13 @@ def decide(sub, plans, csv, intended, approval):
     installed = _get(sub, "status.installedCSV")
     if intended and installed == intended and _get(csv, "status.phase") == "Succeeded":
         return ("done", "%s is installed and Succeeded" % intended)
-    if approval == "Manual" and intended and installed != intended:
+    if intended and installed != intended:
+        # Only a plan for the intended CSV is ever approved. With Automatic approval this only
+        # happens for a plan created while the Subscription was still Manual.
         mine = [p for p in pending_plans(plans) if intended in (_get(p, "spec.clusterServiceVersionNames", []) or [])]
         if mine:
             return ("approve", mine[0])
+    if approval == "Manual" and intended and installed != intended:
         foreign = [p for p in pending_plans(plans) if p not in mine and _name(p) == _sub_plan_name(sub)]
         if foreign and not plans_for(plans, intended):
             p = foreign[0]

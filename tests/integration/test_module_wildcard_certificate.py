@@ -39,7 +39,7 @@ def run_module(module, args, kubeconfig, check=False, diff=False):
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(play, f)
-        run = ansible_playbook(path, kubeconfig, None, check, diff, None, 600, args=("-i", "localhost,"))
+        run = ansible_playbook(path, kubeconfig=kubeconfig, check=check, diff=diff, timeout=600, args=("-i", "localhost,"))
     finally:
         os.unlink(path)
     results = dict(run.task_results())

@@ -206,3 +206,11 @@ def test_old_failed_plan_for_another_csv_does_not_fail_the_run():
 def test_owned_crds():
     assert olm.owned_crds(_csv("nfd.v1")) == ["a.x.io", "b.x.io"]
     assert olm.owned_crds(None) == []
+
+
+def test_automatic_approves_a_leftover_manual_plan_for_the_intended_csv_only():
+    plans = [_plan("leftover", ["nfd.v4.17.0"]), _plan("other", ["nfd.v4.16.0"])]
+    verdict = olm.decide(_sub(installed="nfd.v4.15.0", current="nfd.v4.17.0", plan="leftover"), plans, None, "nfd.v4.17.0", "Automatic")
+    assert verdict[0] == "approve" and verdict[1]["metadata"]["name"] == "leftover"
+    verdict = olm.decide(_sub(installed="nfd.v4.15.0", current="nfd.v4.16.0", plan="other"), [plans[1]], None, "nfd.v4.17.0", "Automatic")
+    assert verdict[0] == "wait"
