@@ -64,15 +64,20 @@ def _list(client, key, name=None):
     except Exception as e:
         if getattr(e, "status", None) == 404:
             return True, []
+        if getattr(e, "status", None) == 403:
+            return None, []  # served, but these credentials may not read it
         raise ApiError("Could not read %s %s: %s" % (versions[0], kind, getattr(e, "summary", lambda: e)()), kind=kind)
 
 
 def gather(client):
     """Raw objects per key, plus ``served``: which kinds the cluster serves."""
-    raw = {"served": {}}
+    raw = {"served": {}, "forbidden": []}
     singletons = {"ingress": "cluster", "infrastructure": "cluster", "clusterversion": "version"}
     for key in KINDS:
         served, items = _list(client, key, singletons.get(key))
+        if served is None:
+            raw["forbidden"].append(KINDS[key][1])
+            served = True
         raw["served"][key] = served
         raw[key] = items
     return raw
@@ -330,6 +335,7 @@ def analyze(raw):
         "install_path": path,
         "install_path_reasons": reasons,
         "served_kinds": dict((k, bool(v)) for k, v in served.items()),
+        "unreadable_kinds": sorted(raw.get("forbidden") or []),
     }
 
 

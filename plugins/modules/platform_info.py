@@ -116,6 +116,10 @@ platform:
     served_kinds:
       description: Which of the kinds read are served by the cluster.
       type: dict
+    unreadable_kinds:
+      description: Kinds these credentials are not allowed to list (HTTP 403); their facts are empty.
+      type: list
+      elements: str
 """
 
 import copy
@@ -133,6 +137,10 @@ def main():
         facts = platform_facts(Client(module.params))
     except ModelServingError as e:
         module.fail_json(msg=e.msg, **e.details)
+    if facts["unreadable_kinds"]:
+        module.warn(
+            "These credentials may not list %s; the facts about them are incomplete" % ", ".join(facts["unreadable_kinds"])
+        )
     module.exit_json(changed=False, platform=facts)
 
 

@@ -210,3 +210,20 @@ def test_gather_tolerates_unserved_kinds():
     assert facts["served_kinds"]["knative_serving"] is False and facts["served_kinds"]["smcp"] is True
     # the v2 API is not served but v1 is: the SMCP is still found and blocks the automated path
     assert facts["install_path"] == "manual"
+
+
+def test_forbidden_kind_is_reported_not_fatal():
+    class _Forbidden(_Res):
+        def get(self, name=None):
+            err = Exception("forbidden")
+            err.status = 403
+            raise err
+
+    class _Client(FakeClient):
+        def resource(self, api_version, kind):
+            if kind == "Node":
+                return _Forbidden([])
+            return FakeClient.resource(self, api_version, kind)
+
+    facts = plat.platform_facts(_Client({("v1", "Node"): []}))
+    assert facts["unreadable_kinds"] == ["Node"] and facts["gpu_nodes"] == []
