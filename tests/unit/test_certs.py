@@ -561,3 +561,12 @@ def test_ensure_input_errors():
     with pytest.raises(Exception) as e:
         certs.ensure_certificate(client, _params(secret_namespace="missing-ns"), now=NOW)
     assert "missing-ns does not exist" in str(e.value)
+
+
+def test_module_marks_key_inputs_no_log():
+    from ansible_collections.openshift_ai.model_serving.plugins.modules import wildcard_certificate as mod
+
+    spec = mod.argument_spec()
+    assert spec["private_key"]["no_log"] is True
+    assert spec["private_key_passphrase"]["no_log"] is True
+    assert spec["api_key"]["no_log"] is True
