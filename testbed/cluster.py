@@ -299,6 +299,10 @@ class Testbed:
         logf = open(self.logs_dir / f"{name}.log", "ab")
         logf.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
         logf.flush()
+        env = dict(env if env is not None else os.environ)
+        if name in COMPONENTS:
+            # less garbage-collection work during start-up (the machine is small, memory is not)
+            env.setdefault("GOGC", os.environ.get("TESTBED_GOGC", "200"))
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                              start_new_session=True, cwd=str(self.state_dir), env=env)
         logf.close()

@@ -363,9 +363,11 @@ def stages() -> list[dict]:
     out = [
         _stage("testbed-node-initialize", "Node",
                [_expr(READY_STATUS, "NotIn", ["True"])], NODE_INIT),
+        # node status every ~5 min like the kubelet's nodeStatusReportFrequency; liveness comes
+        # from the node Lease that kwok renews (--node-lease-duration-seconds)
         _stage("testbed-node-heartbeat", "Node",
                [_phase("Running"), _expr(READY_STATUS, "In", ["True"])], NODE_HEARTBEAT,
-               delay={"durationMilliseconds": 20000, "jitterDurationMilliseconds": 25000}),
+               delay={"durationMilliseconds": 300000, "jitterDurationMilliseconds": 330000}),
         # normal pods: straight to Running + Ready
         _stage("testbed-pod-ready", "Pod",
                [NOT_DELETING, pending, no_fail, _expr(_key(READY_DELAY), "DoesNotExist"), not_ready],
