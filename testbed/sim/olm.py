@@ -411,16 +411,27 @@ class CSVController(Controller):
             old = csv.get("status") or {}
         version = pkg.version_of(name)
         # operator workloads, owned by the CSV (ownership moves to the new CSV on upgrade)
+        # Subscription spec.config (env, nodeSelector, tolerations, resources) goes into the operator pods
+        sub = next((s for s in self.mgr.informer(R.SUBSCRIPTION).items(namespace=ns)
+                    if dig(s, "spec", "name") == pkg.name), None)
+        sub_cfg = dig(sub, "spec", "config", default={}) or {}
+        pod_extra = {k: sub_cfg[k] for k in ("nodeSelector", "tolerations", "affinity") if sub_cfg.get(k)}
         for d in pkg.deployments:
             labels = dict(d.pod_labels)
+            cs = [container(c, f"registry.redhat.io/testbed/{pkg.name}-{c}:{version}", d.ports) for c in d.containers]
+            for c in cs:
+                if sub_cfg.get("env"):
+                    c["env"] = list(sub_cfg["env"])
+                if sub_cfg.get("resources"):
+                    c["resources"] = sub_cfg["resources"]
             dep = deployment(
-                self.mgr, d.name, ns, labels,
-                [container(c, f"registry.redhat.io/testbed/{pkg.name}-{c}:{version}", d.ports) for c in d.containers],
+                self.mgr, d.name, ns, labels, cs,
                 replicas=d.replicas, owner=csv, service_account=None,
                 labels=dict(labels, **{"olm.owner": name, "olm.owner.kind": "ClusterServiceVersion",
                                         "olm.owner.namespace": ns, "olm.managed": "true"}),
                 pod_annotations={"olm.operatorGroup": og["metadata"]["name"], "olm.operatorNamespace": ns,
                                  "olm.targetNamespaces": targets, "olm.owner": name},
+                **pod_extra,
             )
             self.mgr.apply(R.DEPLOYMENT, dep, MANAGER)
         for sname, sel, ports in pkg.services:
@@ -440,6 +451,14 @@ class CSVController(Controller):
                 f"progress deadline (testbed fault {pkg.name}.csv)", requirementStatus=req))
             return None
         not_ready = [d.name for d in pkg.deployments if not deployment_ready(self.mgr.get(R.DEPLOYMENT, d.name, ns))]
+        if not_ready and old.get("phase") in ("Succeeded", "Failed") and old.get("reason") in (
+                "InstallSucceeded", "ComponentUnhealthy"):
+            # an installed operator whose pods stopped being ready
+            self.mgr.set_status(R.CSV, csv, _csv_status(
+                old, "Failed", "ComponentUnhealthy",
+                f"installing: waiting for deployment {not_ready[0]} to become ready: deployment \"{not_ready[0]}\" "
+                f"not available: Deployment does not have minimum availability.", requirementStatus=req))
+            return 3.0
         delay = _float(faults.package_fault(self.mgr, pkg.name, "delay"))
         since = None
         for h in old.get("conditions") or []:

@@ -188,6 +188,12 @@ class RhodsStartupController(Controller):
         inf = self.mgr.informer(R.DSCI)
         if not inf.served:
             return 1.0
+        dep = self.mgr.get(R.DEPLOYMENT, "rhods-operator", ns) or {}
+        env = {e.get("name"): e.get("value") for c in dig(dep, "spec", "template", "spec", "containers", default=[])
+               for e in c.get("env") or []}
+        if str(env.get("DISABLE_DSC_CONFIG", "false")).lower() != "false":
+            self.seen.add(csv["metadata"]["uid"])
+            return None
         if not inf.items():
             try:
                 self.mgr.create_if_missing(R.DSCI, {"metadata": {"name": "default-dsci"}, "spec": default_dsci_spec()})
@@ -417,6 +423,8 @@ class DSCController(Controller):
         if mr.get("managementState") == "Managed" and c["status"] != "True":
             not_ready.append("modelregistry")
 
+        if release["version"].startswith("2.16."):
+            return self._legacy_status(dsc, oc, release, installed, comp_status, comp_conds, not_ready, requeue)
         if not_ready:
             ready = cond(oc, "Ready", "False", "NotReady", "Some components are not ready: " + ",".join(not_ready))
             phase = "Not Ready"
@@ -426,6 +434,43 @@ class DSCController(Controller):
         status = {"phase": phase, "release": release, "installedComponents": installed, "components": comp_status,
                   "conditions": complete_conds(oc, True, "ReconcileCompleted", "Reconcile completed successfully")
                   + [ready] + comp_conds}
+        self.mgr.set_status(R.DSC, dsc, status)
+        return 2.0 if (requeue or not_ready) else None
+
+    def _legacy_status(self, dsc, oc, release, installed, comp_status, comp_conds, not_ready, requeue):
+        """RHOAI 2.16: `<component>Ready` conditions, ReconcileCompleted/ReconcileFailed, and a phase that
+        stays Ready even when a component failed."""
+        names = {"KserveReady": "kserveReady", "ModelRegistryReady": "model-registry-operatorReady"}
+        legacy_msg = {
+            "ServiceMeshOperatorNotInstalled": "operator servicemeshoperator not found. Please install the operator "
+                                               "before enabling kserve component",
+            "ServerlessOperatorNotInstalled": "operator serverless-operator not found. Please install the operator "
+                                              "before enabling kserve component",
+        }
+        conds = []
+        for c in comp_conds:
+            if c.get("reason") == "Removed":
+                continue
+            t = names[c["type"]]
+            if c["status"] == "True":
+                conds.append(cond(oc, t, "True", "ReconcileCompleted", "Component reconciled successfully"))
+            elif c.get("reason") in ("DeploymentsNotReady", "Progressing"):
+                conds.append(cond(oc, t, "Unknown", "ReconcileInit", "Component is being reconciled"))
+            else:
+                msg = legacy_msg.get(c.get("reason"), c.get("message", ""))
+                conds.append(cond(oc, t, "False", "ReconcileFailed", f"Component reconciliation failed: {msg}"))
+        failed = [c for c in conds if c["status"] == "False"]
+        if failed:
+            base = complete_conds(oc, True, "ReconcileCompletedWithComponentErrors",
+                                  "DataScienceCluster resource reconciled with component errors")
+        else:
+            base = complete_conds(oc, True, "ReconcileCompleted", "DataScienceCluster resource reconciled successfully")
+        legacy_installed = {"kserve": installed.get("kserve", False),
+                            "model-registry-operator": installed.get("modelregistry", False)}
+        status = {"phase": "Ready", "release": release, "installedComponents": legacy_installed,
+                  "components": {"modelregistry": {"registriesNamespace":
+                                                   comp_status["modelregistry"]["registriesNamespace"]}},
+                  "conditions": base + conds}
         self.mgr.set_status(R.DSC, dsc, status)
         return 2.0 if (requeue or not_ready) else None
 

@@ -145,11 +145,11 @@ def test_manual_approval_waits_then_channel_change_upgrades(k8s):
 
 
 def test_starting_csv_installs_then_upgrades_to_channel_head(k8s):
-    subscribe(k8s, "rhods-operator", channel="stable", starting_csv="rhods-operator.v2.16.2")
-    wait_for(lambda: ip_for(k8s, "rhods-operator", "rhods-operator.v2.16.2"), desc="first InstallPlan")
+    subscribe(k8s, "rhods-operator", channel="stable-2.16", starting_csv="rhods-operator.v2.16.0")
+    wait_for(lambda: ip_for(k8s, "rhods-operator", "rhods-operator.v2.16.0"), desc="first InstallPlan")
     sub, csv = wait_installed(k8s, "rhods-operator", timeout=180)
-    assert csv["metadata"]["name"] == "rhods-operator.v2.19.1"
-    assert csv["spec"]["replaces"] == "rhods-operator.v2.16.2"
+    assert csv["metadata"]["name"] == "rhods-operator.v2.16.2"
+    assert csv["spec"]["replaces"] == "rhods-operator.v2.16.0"
     assert len(installplans(k8s, "redhat-ods-operator")) == 2
     # the RHOAI operator creates default-dsci when it starts
     wait_for(lambda: get(k8s, "dscinitialization.opendatahub.io/v1", "DSCInitialization", "default-dsci"),
@@ -215,3 +215,35 @@ def test_fault_csv_failed(k8s):
     clear_faults(k8s)
     wait_for(lambda: csv().get("status", {}).get("phase") == "Succeeded", desc="CSV recovers")
     wait_installed(k8s, "gpu-operator-certified")
+
+
+def test_rhoai_216_reports_legacy_condition_names(k8s):
+    """RHOAI 2.16 (installed above): kserveReady / ReconcileCompleted, no KserveReady."""
+    dsc_api = ("datasciencecluster.opendatahub.io/v1", "DataScienceCluster")
+    apply(k8s, {"apiVersion": dsc_api[0], "kind": dsc_api[1], "metadata": {"name": "default-dsc"},
+                "spec": {"components": {"kserve": {"managementState": "Managed",
+                                                   "serving": {"managementState": "Managed"}}}}})
+
+    def ok():
+        d = get(k8s, *dsc_api, "default-dsc")
+        c = cond(d, "kserveReady")
+        return d if c and c["status"] == "True" else None
+
+    dsc = wait_for(ok, timeout=240, desc="kserveReady")
+    assert cond(dsc, "kserveReady")["reason"] == "ReconcileCompleted"
+    assert cond(dsc, "KserveReady") is None
+    assert dsc["status"]["phase"] == "Ready" and dsc["status"]["installedComponents"]["kserve"] is True
+    assert cond(dsc, "ReconcileComplete")["reason"] == "ReconcileCompleted"
+
+
+def test_crashing_operator_makes_csv_component_unhealthy(k8s):
+    csv_name = subscription(k8s, "servicemeshoperator")["status"]["installedCSV"]
+
+    def csv():
+        return get(k8s, V1A1, "ClusterServiceVersion", csv_name, "openshift-operators") or {}
+
+    set_fault(k8s, "istio-operator.fail", "CrashLoopBackOff")
+    wait_for(lambda: csv().get("status", {}).get("reason") == "ComponentUnhealthy", desc="ComponentUnhealthy")
+    assert csv()["status"]["phase"] == "Failed"
+    clear_faults(k8s)
+    wait_for(lambda: csv().get("status", {}).get("phase") == "Succeeded", desc="CSV healthy again")
