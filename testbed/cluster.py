@@ -222,12 +222,18 @@ class Testbed:
         live = self._live(st)
         if not all(live.get(c, False) for c in COMPONENTS):
             return False
-        try:
-            api = Api(st["server"], _pki.paths(self.pki_dir))
-            status, _ = api.request("GET", "/readyz", timeout=3)
-        except Exception:
-            return False
-        return status == 200
+        # the processes run: give a busy API server a few chances before calling it down
+        for attempt in range(3):
+            try:
+                api = Api(st["server"], _pki.paths(self.pki_dir))
+                status, _ = api.request("GET", "/readyz", timeout=5)
+                if status == 200:
+                    return True
+            except Exception:  # pylint: disable=broad-except
+                pass
+            if attempt < 2:
+                time.sleep(0.5)
+        return False
 
     def status(self) -> dict:
         st = self._read_state()
