@@ -30,5 +30,4 @@ def test_molecule_automated(fresh_testbed):
     out = proc.stdout
     assert proc.returncode == 0, out[-8000:]
     for step in ("syntax", "converge", "idempotence", "verify"):
-        assert "automated ➜ %s: Executed: Successful" % step in out or ("%s" % step) in out, (step, out[-4000:])
-    assert "Idempotence completed successfully" in out or "idempotence: Executed: Successful" in out, out[-4000:]
+        assert "automated ➜ %s: Executed: Successful" % step in out, (step, out[-4000:])
