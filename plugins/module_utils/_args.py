@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import gc
 import traceback
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import CONNECTION_ARG_SPEC
@@ -49,6 +50,16 @@ def predicate_spec():
     return copy.deepcopy(PREDICATE_OPTIONS)
 
 
+def fast_exit():
+    """Move every live object to the permanent GC generation before the module exits.
+
+    The interpreter's final garbage collection over the kubernetes client's thousands of classes
+    otherwise takes a noticeable time (measured ~1.5 s vs ~0.15 s on a loaded 2-CPU machine, see
+    bench/README.md) and sits between a wait noticing its condition and the task returning."""
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+
+
 def run_module(module, func):
     """Call ``func(module) -> result dict`` and exit; errors of this collection become fail_json
     with their details (e.g. the last objects seen by a wait)."""
@@ -60,7 +71,9 @@ def run_module(module, func):
             details["resources"] = [redact(o) for o in details["resources"]]
         if isinstance(details.get("elapsed"), float):
             details["elapsed"] = round(details["elapsed"], 3)
+        fast_exit()
         module.fail_json(msg=e.msg, **details)
     except Exception as e:  # pylint: disable=broad-except
         module.fail_json(msg="Unexpected error: %s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
+    fast_exit()
     module.exit_json(**result)

@@ -75,17 +75,21 @@ class AnsibleRun(object):
         return self.output.get("stats", {})
 
     def task_results(self, host="localhost"):
-        """[(task name, result dict)] in execution order."""
+        """[(task name, result dict)] in execution order; each result carries ``_task_duration``
+        (the callback's ``{"start", "end"}`` wall-clock timestamps of the task)."""
         out = []
         for play in self.output.get("plays", []):
             for task in play.get("tasks", []):
                 res = task.get("hosts", {}).get(host)
                 if res is not None:
+                    res = dict(res, _task_duration=task["task"].get("duration", {}))
                     out.append((task["task"]["name"], res))
         return out
 
 
-def ansible_playbook(path, kubeconfig=None, extra_vars=None, check=False, diff=False, env=None, timeout=900, args=()):
+def ansible_playbook(
+    path, kubeconfig=None, extra_vars=None, check=False, diff=False, env=None, timeout=900, args=(), on_start=None
+):
     cmd = [os.path.join(VENV_BIN, "ansible-playbook"), str(path)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
@@ -95,23 +99,30 @@ def ansible_playbook(path, kubeconfig=None, extra_vars=None, check=False, diff=F
         cmd.append("--diff")
     cmd += list(args)
     started = time.monotonic()
-    proc = subprocess.run(  # rc is part of the result: pylint: disable=subprocess-run-check
+    proc = subprocess.Popen(
         cmd,
         cwd=REPO,
         env=ansible_env(kubeconfig, env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         universal_newlines=True,
-        timeout=timeout,
     )
+    if on_start:
+        on_start(proc.pid)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        raise AssertionError("ansible-playbook %s ran longer than %ss\n%s\n%s" % (path, timeout, stdout[-3000:], stderr[-3000:]))
     duration = time.monotonic() - started
     try:
-        output = _parse_json_output(proc.stdout)
+        output = _parse_json_output(stdout)
     except ValueError:
         raise AssertionError(
-            "ansible-playbook %s printed no JSON (rc=%s)\nstdout:\n%s\nstderr:\n%s" % (path, proc.returncode, proc.stdout, proc.stderr)
+            "ansible-playbook %s printed no JSON (rc=%s)\nstdout:\n%s\nstderr:\n%s" % (path, proc.returncode, stdout, stderr)
         )
-    return AnsibleRun(proc.returncode, output, proc.stderr, duration)
+    return AnsibleRun(proc.returncode, output, stderr, duration)
 
 
 def run_playbook(path, kubeconfig=None, extra_vars=None, check=False, diff=False, env=None, timeout=900):
@@ -121,7 +132,7 @@ def run_playbook(path, kubeconfig=None, extra_vars=None, check=False, diff=False
     return run.rc, run.stats
 
 
-def run_module(module, args, kubeconfig=None, check=False, diff=False, env=None, timeout=900, task_vars=None):
+def run_module(module, args, kubeconfig=None, check=False, diff=False, env=None, timeout=900, task_vars=None, on_start=None):
     """Run one module on localhost through ansible-playbook and return its result dict.
 
     The result carries ``failed``/``changed``/``msg`` as Ansible reports them, plus
@@ -142,7 +153,7 @@ def run_module(module, args, kubeconfig=None, check=False, diff=False, env=None,
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(play, f)
-        run = ansible_playbook(path, kubeconfig, None, check, diff, env, timeout, args=("-i", "localhost,"))
+        run = ansible_playbook(path, kubeconfig, None, check, diff, env, timeout, args=("-i", "localhost,"), on_start=on_start)
     finally:
         os.unlink(path)
     results = run.task_results()
@@ -161,12 +172,17 @@ class BackgroundRun(object):
         import threading
 
         self._args, self._kwargs = args, kwargs
+        self.pid = None  # of ansible-playbook; the module process descends from it
+        self._kwargs["on_start"] = self._started
         self._result = None
         self._error = None
         self.started = time.monotonic()
         self.finished = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+
+    def _started(self, pid):
+        self.pid = pid
 
     def _run(self):
         try:
@@ -192,20 +208,75 @@ def run_module_in_background(module, args, kubeconfig=None, **kwargs):
     return BackgroundRun(module, args, kubeconfig, **kwargs)
 
 
-def wait_module_running(module, timeout=120):
-    """Block until a process of ``module`` (its AnsiballZ wrapper) runs on this machine, so a test
-    can change the cluster while the module is surely waiting. Returns the monotonic time."""
-    needle = ("AnsiballZ_%s.py" % module.split(".")[-1]).encode()
+def _ppid(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _descends_from(pid, ancestor):
+    try:
+        while pid > 1:
+            if pid == ancestor:
+                return True
+            pid = _ppid(pid)
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
+
+
+def module_pid(module, ancestor=None):
+    """PID of the Python process running ``module`` (its AnsiballZ wrapper), or None. Shell
+    helpers Ansible runs around it (chmod, rm, sh -c) do not count; with ``ancestor`` (e.g.
+    ``BackgroundRun.pid``) only a descendant of that process counts, so other runs of the same
+    module on this machine are ignored."""
+    needle = "AnsiballZ_%s.py" % module.split(".")[-1]
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and "python" in os.path.basename(argv[0]) and argv[1].endswith(needle):
+            if ancestor is None or _descends_from(int(pid), ancestor):
+                return int(pid)
+    return None
+
+
+def _cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wait_module_running(module, run=None, timeout=180, idle=1.0):
+    """Block until the process of ``module`` runs and then stays idle (no CPU time used) for
+    ``idle`` seconds, i.e. it has imported, listed and is blocked in its watch; so a test can
+    change the cluster while the module is surely waiting. ``run``: the :class:`BackgroundRun`
+    whose module to look for. Returns the monotonic time."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    if needle in f.read():
-                        return time.monotonic()
-            except OSError:
-                continue
-        time.sleep(0.05)
-    raise AssertionError("%s did not start within %ss" % (module, timeout))
+    pid = None
+    while pid is None:
+        if time.monotonic() > deadline:
+            raise AssertionError("%s did not start within %ss" % (module, timeout))
+        if run is not None and run.done():
+            return time.monotonic()  # already returned (the test's assertions will tell)
+        if run is not None and run.pid is None:
+            time.sleep(0.02)
+            continue
+        pid = module_pid(module, ancestor=run.pid if run is not None else None)
+        if pid is None:
+            time.sleep(0.02)
+    try:
+        last, since = _cpu_ticks(pid), time.monotonic()
+        while time.monotonic() - since < idle:
+            if time.monotonic() > deadline:
+                raise AssertionError("%s did not settle within %ss" % (module, timeout))
+            time.sleep(0.1)
+            ticks = _cpu_ticks(pid)
+            if ticks != last:
+                last, since = ticks, time.monotonic()
+    except (OSError, IndexError):
+        pass  # the module already returned
+    return time.monotonic()

@@ -81,7 +81,7 @@ def test_crashloop_fails_fast_naming_pod_container_reason(k8s, kubeconfig, ns):
             {"name": "authorino", "label_selector": "app=authorino", "containers": ["authorino", "istio-proxy"]}]},
         kubeconfig,
     )
-    wait_module_running("pods_verify")
+    wait_module_running("pods_verify", run)
     injected = time.monotonic()
     api(k8s, "apps/v1", "Deployment").create(
         namespace=ns,

@@ -51,8 +51,8 @@ def test_waits_for_crd_then_condition(k8s, kubeconfig, ns):
         {"api_version": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "name": crd_name, "timeout": 240},
         kubeconfig,
     )
-    wait_module_running("resource_wait")
-    time.sleep(2)
+    wait_module_running("resource_wait", obj_wait)
+    wait_module_running("resource_wait", crd_wait)
     assert not obj_wait.done() and not crd_wait.done()
     with ensure_crd(k8s, widget_crd(group)):
         crd = run_module("resource_wait", {"api_version": "apiextensions.k8s.io/v1",
@@ -86,8 +86,7 @@ def test_failure_predicate_fails_fast(k8s, kubeconfig, ns, widgets):
          "timeout": 600},
         kubeconfig,
     )
-    wait_module_running("resource_wait")
-    time.sleep(1)
+    wait_module_running("resource_wait", run)
     res.status.patch(namespace=ns, name="csv-like", content_type=MERGE,
                      body={"status": {"phase": "Failed", "message": "install strategy failed: boom"}})
     result = run.result(300)
@@ -107,8 +106,7 @@ def test_jmespath_with_label_selector_needs_every_object(k8s, kubeconfig, ns):
         {"kind": "ConfigMap", "label_selector": "app=sel", "namespace": ns, "jmespath": "data.state == 'ready'", "timeout": 240},
         kubeconfig,
     )
-    wait_module_running("resource_wait")
-    time.sleep(1.5)
+    wait_module_running("resource_wait", run)
     assert not run.done()
     cms.patch(namespace=ns, name="sel-b", body={"data": {"state": "ready"}}, content_type=MERGE)
     result = run.result(240)
