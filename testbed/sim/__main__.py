@@ -62,10 +62,17 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
+    published = False
+    try:
+        # first, so that clients looking for PackageManifests right after `up` find them
+        olm.publish_catalog(mgr)
+        published = True
+        log.info("catalog published")
+    except Exception as e:  # noqa: BLE001
+        log.warning("publishing the catalog: %s", e)
     mgr.start()
     log.info("simulated operators running (%d controllers, %d watches)", len(mgr.controllers), len(mgr.informers))
-    published = False
-    while not stop.is_set():
+    while not stop.wait(60 if published else 3):
         try:
             olm.publish_catalog(mgr)
             if not published:
@@ -73,7 +80,6 @@ def main(argv=None) -> int:
             published = True
         except Exception as e:  # noqa: BLE001
             log.warning("publishing the catalog: %s", e)
-        stop.wait(60 if published else 3)
     mgr.stop.set()
     log.info("stopped")
     return 0

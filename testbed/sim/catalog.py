@@ -6,6 +6,7 @@ installs `startingCSV` (if it is in the channel) or the head, then upgrades to t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -177,16 +178,35 @@ CATALOG_DISPLAY = {"redhat-operators": ("Red Hat Operators", "Red Hat"),
                    "certified-operators": ("Certified Operators", "Red Hat")}
 
 
+@functools.lru_cache(maxsize=None)
+def load_crd_dir(dirname: str) -> tuple:
+    """The CRD documents of testbed/crds/operators/<dirname>, parsed once."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    out = []
+    d = os.path.join(CRD_DIR, dirname)
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".yaml"):
+            with open(os.path.join(d, f)) as fh:
+                out.append(yaml.load(fh, Loader=loader))
+    return tuple(out)
+
+
+def load_crds(pkg_name: str) -> tuple:
+    """The package's CRD documents."""
+    return tuple(c for d in PACKAGES[pkg_name].crd_dirs for c in load_crd_dir(d))
+
+
+def _owned(pkg_name: str) -> list:
+    return [{"name": c["metadata"]["name"], "kind": c["spec"]["names"]["kind"],
+             "version": c["spec"]["versions"][0]["name"], "displayName": c["spec"]["names"]["kind"]}
+            for c in load_crds(pkg_name)]
+
+
 def csv_spec(pkg: Package, csv_name: str, channel: str) -> dict:
     version = pkg.version_of(csv_name)
-    owned = []
-    for f in pkg.crd_files():
-        import yaml
-
-        with open(f) as fh:
-            c = yaml.safe_load(fh)
-        owned.append({"name": c["metadata"]["name"], "kind": c["spec"]["names"]["kind"],
-                      "version": c["spec"]["versions"][0]["name"], "displayName": c["spec"]["names"]["kind"]})
+    owned = [dict(o) for o in _owned(pkg.name)]
     spec = {
         "displayName": pkg.display_name,
         "version": version,

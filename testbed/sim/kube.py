@@ -8,8 +8,13 @@ reconnects on errors and relists when the resourceVersion expires.
 
 from __future__ import annotations
 
+import atexit
+import base64
 import json
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 import urllib3
-from kubernetes import client, config
+import yaml
 
 log = logging.getLogger("sim.kube")
 
@@ -61,24 +66,51 @@ class ApiError(Exception):
 class Kube:
     """Minimal REST client: get/list/create/apply/patch/delete and raw watch streams."""
 
-    def __init__(self, kubeconfig: Optional[str] = None, api_client: Optional[client.ApiClient] = None):
-        if api_client is None:
-            cfg = client.Configuration()
-            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-            cfg.connection_pool_maxsize = 96
-            api_client = client.ApiClient(cfg)
-        self.api_client = api_client
-        self.cfg = api_client.configuration
-        self.pool = api_client.rest_client.pool_manager
-        self.host = self.cfg.host.rstrip("/")
+    def __init__(self, kubeconfig: str):
+        # A small kubeconfig reader (client certificate or token, inline or file): importing the
+        # kubernetes client's generated models costs seconds at start-up.
+        with open(kubeconfig) as f:
+            kc = yaml.safe_load(f)
+        ctx_name = kc.get("current-context") or kc["contexts"][0]["name"]
+        ctx = next(c["context"] for c in kc["contexts"] if c["name"] == ctx_name)
+        cluster = next(c["cluster"] for c in kc["clusters"] if c["name"] == ctx["cluster"])
+        user = next((u["user"] for u in kc.get("users") or [] if u["name"] == ctx.get("user")), {}) or {}
+        base = os.path.dirname(os.path.abspath(kubeconfig))
+        self._tmp = tempfile.mkdtemp(prefix="sim-kube-")
+        atexit.register(shutil.rmtree, self._tmp, True)
+
+        def material(key: str) -> Optional[str]:
+            for src in (cluster, user):
+                if src.get(key + "-data"):
+                    path = os.path.join(self._tmp, key)
+                    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as fh:
+                        fh.write(base64.b64decode(src[key + "-data"]))
+                    return path
+                if src.get(key):
+                    return src[key] if os.path.isabs(src[key]) else os.path.join(base, src[key])
+            return None
+
+        self.host = cluster["server"].rstrip("/")
+        self.token = user.get("token")
+        ca = material("certificate-authority")
+        kw = {"maxsize": 96, "block": False}
+        if cluster.get("insecure-skip-tls-verify"):
+            kw["cert_reqs"] = "CERT_NONE"
+        else:
+            kw["cert_reqs"] = "CERT_REQUIRED"
+            if ca:
+                kw["ca_certs"] = ca
+        cert, key = material("client-certificate"), material("client-key")
+        if cert and key:
+            kw["cert_file"], kw["key_file"] = cert, key
+        self.pool = urllib3.PoolManager(**kw)
 
     def _headers(self, content_type: Optional[str] = None) -> dict:
         h = {"Accept": "application/json"}
         if content_type:
             h["Content-Type"] = content_type
-        auth = self.cfg.get_api_key_with_prefix("authorization") if self.cfg.api_key else None
-        if auth:
-            h["Authorization"] = auth
+        if self.token:
+            h["Authorization"] = "Bearer " + self.token
         return h
 
     def request(self, method: str, path: str, body=None, query: Optional[dict] = None,

@@ -3,15 +3,14 @@ CRDs + operator Deployments + OperatorCondition, OperatorGroup status, CSV copie
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from typing import Optional
 
-import yaml
-
 from . import admission, faults
 from . import resources as R
-from .catalog import CATALOG_DISPLAY, PACKAGES, Package, alm_examples, csv_spec
+from .catalog import CATALOG_DISPLAY, PACKAGES, Package, alm_examples, csv_spec, load_crds
 from .runtime import Controller
 from .util import (cond, container, deployment, deployment_ready, dig, find_cond, meta, now, owner_ref,
                    rand_suffix, service)
@@ -268,10 +267,7 @@ class InstallPlanController(Controller):
                                                         conditions=[cond(oc, "Installed", "False", "PlanUnknown",
                                                                          "unknown bundle")]))
             return None
-        crd_objs = []
-        for f in pkg.crd_files():
-            with open(f) as fh:
-                crd_objs.append(yaml.safe_load(fh))
+        crd_objs = [copy.deepcopy(c) for c in load_crds(pkg.name)]
         plan = [{"resolving": csvs[0], "status": "Present" if self.mgr.get(R.CSV, csvs[0], ns) else "Unknown",
                  "resource": {"group": "operators.coreos.com", "version": "v1alpha1",
                               "kind": "ClusterServiceVersion", "name": csvs[0],

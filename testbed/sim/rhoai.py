@@ -423,6 +423,7 @@ class DSCController(Controller):
         if mr.get("managementState") == "Managed" and c["status"] != "True":
             not_ready.append("modelregistry")
 
+        requeue |= self._dashboard(dsc, apps_ns, comps.get("dashboard") or {})
         if release["version"].startswith("2.16."):
             return self._legacy_status(dsc, oc, release, installed, comp_status, comp_conds, not_ready, requeue)
         if not_ready:
@@ -659,6 +660,59 @@ class DSCController(Controller):
             fs.run("serverless-serving-gateways", gateways_feature)
             if subscription_exists(self.mgr, "authorino-operator"):
                 fs.run("kserve-external-authz", authz_feature)
+
+    # dashboard -------------------------------------------------------------------------------
+    def _dashboard(self, dsc, apps_ns, dash) -> bool:
+        """Deployment and Route `rhods-dashboard`; at start the dashboard creates AcceleratorProfile
+        `migrated-gpu` when a node has nvidia.com/gpu, no profile exists and ConfigMap
+        `migration-gpu-status` is absent (it then writes that ConfigMap)."""
+        if dash.get("managementState") != "Managed":
+            if self.mgr.get(R.DEPLOYMENT, "rhods-dashboard", apps_ns) is not None:
+                self.mgr.delete(R.DEPLOYMENT, "rhods-dashboard", apps_ns)
+                self.mgr.delete(R.ROUTE, "rhods-dashboard", apps_ns)
+            return False
+        pl = {"app": "rhods-dashboard", "deployment": "rhods-dashboard", "app.opendatahub.io/dashboard": "true",
+              "platform.opendatahub.io/part-of": "dashboard"}
+        dep = deployment(self.mgr, "rhods-dashboard", apps_ns, pl,
+                         [container("rhods-dashboard", "registry.redhat.io/rhoai/odh-dashboard-rhel8:v2.19",
+                                    [("http", 8080)]),
+                          container("oauth-proxy", "registry.redhat.io/openshift4/ose-oauth-proxy:v4.14",
+                                    [("https", 8443)])],
+                         replicas=2, owner=dsc, selector={"deployment": "rhods-dashboard"})
+        self.mgr.apply(R.DEPLOYMENT, dep, MANAGER)
+        self.mgr.apply(R.SERVICE, {"metadata": meta("rhods-dashboard", apps_ns, pl, owner=dsc),
+                                   "spec": {"selector": {"deployment": "rhods-dashboard"},
+                                            "ports": [{"name": "dashboard-ui", "port": 8443, "targetPort": 8443,
+                                                       "protocol": "TCP"}]}}, MANAGER)
+        host = f"rhods-dashboard-{apps_ns}.{ingress_domain(self.mgr)}"
+        self.mgr.apply(R.ROUTE, {"metadata": meta("rhods-dashboard", apps_ns, pl, owner=dsc),
+                                 "spec": {"host": host, "to": {"kind": "Service", "name": "rhods-dashboard", "weight": 100},
+                                          "port": {"targetPort": "dashboard-ui"},
+                                          "tls": {"termination": "reencrypt", "insecureEdgeTerminationPolicy": "Redirect"}}},
+                       MANAGER)
+        route = self.mgr.get(R.ROUTE, "rhods-dashboard", apps_ns)
+        if route is not None and not dig(route, "status", "ingress"):
+            self.mgr.set_status(R.ROUTE, route, {"ingress": [{
+                "host": host, "routerName": "default", "wildcardPolicy": "None",
+                "conditions": [{"type": "Admitted", "status": "True"}]}]})
+        if not deployment_ready(self.mgr.get(R.DEPLOYMENT, "rhods-dashboard", apps_ns)):
+            return True
+        if self.mgr.get(R.CONFIGMAP, "migration-gpu-status", apps_ns) is not None or \
+                self.mgr.get(R.CRD, "acceleratorprofiles.dashboard.opendatahub.io") is None:
+            return False
+        gpus = any(int(dig(n, "status", "allocatable", "nvidia.com/gpu", default="0") or 0) > 0
+                   for n in self.mgr.informer(R.NODE).items())
+        if gpus and not self.kube.list(R.ACCELERATORPROFILE, apps_ns):
+            self.kube.create(R.ACCELERATORPROFILE, {"metadata": {"name": "migrated-gpu", "namespace": apps_ns},
+                                                    "spec": {"displayName": "NVIDIA GPU", "enabled": True,
+                                                             "identifier": "nvidia.com/gpu",
+                                                             "tolerations": [{"key": "nvidia.com/gpu",
+                                                                              "operator": "Exists",
+                                                                              "effect": "NoSchedule"}]}})
+            log.info("dashboard created AcceleratorProfile migrated-gpu")
+        self.mgr.create_if_missing(R.CONFIGMAP, {"metadata": {"name": "migration-gpu-status", "namespace": apps_ns},
+                                                 "data": {"migratedCompleted": "true"}})
+        return False
 
     # model registry ---------------------------------------------------------------------------
     def _modelregistry(self, dsc, dsci, apps_ns, mr, oc):

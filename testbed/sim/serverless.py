@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 
-import yaml
 
 from . import resources as R
 from .catalog import PACKAGES
@@ -36,18 +35,13 @@ def _minor(v: str) -> tuple:
 
 def apply_crds(mgr, group_dir: str, manager: str) -> bool:
     """Apply the CRDs of a component directory; True when all are Established."""
-    import os
+    import copy
 
-    from .catalog import CRD_DIR
+    from .catalog import load_crd_dir
 
     ok = True
-    d = os.path.join(CRD_DIR, group_dir)
-    for f in sorted(os.listdir(d)):
-        if not f.endswith(".yaml"):
-            continue
-        with open(os.path.join(d, f)) as fh:
-            crd = yaml.safe_load(fh)
-        mgr.apply(R.CRD, crd, manager)
+    for crd in load_crd_dir(group_dir):
+        mgr.apply(R.CRD, copy.deepcopy(crd), manager)
         cur = mgr.get(R.CRD, crd["metadata"]["name"])
         if not cur or not any(c.get("type") == "Established" and c.get("status") == "True"
                               for c in dig(cur, "status", "conditions", default=[])):

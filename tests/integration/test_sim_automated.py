@@ -247,3 +247,18 @@ def test_model_registry(k8s):
     rb = get(k8s, "rbac.authorization.k8s.io/v1", "RoleBinding", "registry-users", ns)
     assert rb["subjects"][0] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "registry-users"}
     assert get(k8s, "user.openshift.io/v1", "Group", "registry-users")
+
+
+def test_dashboard_migrates_gpu_accelerator_profile(k8s):
+    merge_patch(k8s, *DSC, "default-dsc", {"spec": {"components": {"dashboard": {"managementState": "Managed"}}}})
+    apps = "redhat-ods-applications"
+    route = wait_for(lambda: (lambda r: r if (r or {}).get("status", {}).get("ingress") else None)(
+        get(k8s, "route.openshift.io/v1", "Route", "rhods-dashboard", apps)), desc="dashboard Route admitted")
+    assert route["status"]["ingress"][0]["host"].startswith("rhods-dashboard-")
+    wait_for(lambda: len([p for p in pods(k8s, apps, "deployment=rhods-dashboard") if pod_ready(p)]) == 2,
+             desc="dashboard pods")
+    # a GPU node exists (test above), so the dashboard's start-up migration creates migrated-gpu
+    prof = wait_for(lambda: get(k8s, "dashboard.opendatahub.io/v1", "AcceleratorProfile", "migrated-gpu", apps),
+                    desc="AcceleratorProfile migrated-gpu")
+    assert prof["spec"]["identifier"] == "nvidia.com/gpu" and prof["spec"]["enabled"] is True
+    assert get(k8s, "v1", "ConfigMap", "migration-gpu-status", apps)
