@@ -437,7 +437,7 @@ class Testbed:
         ], env={**os.environ, "HOME": str(sd)})  # HOME: never pick up ~/.kwok/kwok.yaml
 
         # OpenShift API surface, namespaces and nodes while the controllers start
-        _openshift.bootstrap(api, self, deadline)
+        _openshift.bootstrap(api, self, deadline, log)
         self._create_nodes(api)
         log(f"API objects created ({time.monotonic() - t0:.1f}s)")
 

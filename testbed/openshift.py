@@ -126,7 +126,7 @@ def cluster_version(tb) -> tuple[dict, dict]:
     return spec, status
 
 
-def bootstrap(api, tb, deadline: float) -> None:
+def bootstrap(api, tb, deadline: float, log=None) -> None:
     from .cluster import TestbedError
 
     from concurrent.futures import ThreadPoolExecutor
@@ -140,6 +140,8 @@ def bootstrap(api, tb, deadline: float) -> None:
                   if ns != "openshift-operators" else {}}}) for ns in NAMESPACES]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda job: api.apply(*job), jobs))
+    t0 = time.monotonic()
+    log = log or (lambda msg: None)
 
     pending = {c["metadata"]["name"] for c in crds}
     while pending:
@@ -152,6 +154,7 @@ def bootstrap(api, tb, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise TestbedError(f"CRDs not established: {sorted(pending)}")
             time.sleep(0.05)
+    log(f"  CRDs established (+{time.monotonic() - t0:.1f}s)")
     if not crds:
         return
     served = {c["spec"]["group"] for c in crds}
@@ -224,6 +227,7 @@ def bootstrap(api, tb, deadline: float) -> None:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda c: do_apply(*c[0], **c[1]), calls))
+    log(f"  OpenShift objects applied (+{time.monotonic() - t0:.1f}s)")
 
     if "route.openshift.io" in served:
         # the policy takes effect asynchronously: probe with a dry-run create
