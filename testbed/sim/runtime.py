@@ -186,10 +186,13 @@ class Manager:
         k = (res.plural, res.group, ns or "", md["name"], manager)
         inf = self.informers.get(res)
         cur = inf.get(md["name"], ns) if inf is not None and inf.served else None
-        if cur is not None and self.applied.get(k) == (digest, cur["metadata"].get("uid")):
+        # skip when we applied the same content to this object and nobody changed its spec since
+        # (metadata.generation moves with every spec change, ours or someone else's)
+        if cur is not None and self.applied.get(k) == (digest, cur["metadata"].get("uid"),
+                                                       cur["metadata"].get("generation")):
             return cur
         out = self.kube.apply(res, obj, manager)
-        self.applied[k] = (digest, out["metadata"].get("uid"))
+        self.applied[k] = (digest, out["metadata"].get("uid"), out["metadata"].get("generation"))
         if inf is not None:
             inf.upsert(out)
         return out

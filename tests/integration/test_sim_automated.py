@@ -261,4 +261,4 @@ def test_dashboard_migrates_gpu_accelerator_profile(k8s):
     prof = wait_for(lambda: get(k8s, "dashboard.opendatahub.io/v1", "AcceleratorProfile", "migrated-gpu", apps),
                     desc="AcceleratorProfile migrated-gpu")
     assert prof["spec"]["identifier"] == "nvidia.com/gpu" and prof["spec"]["enabled"] is True
-    assert get(k8s, "v1", "ConfigMap", "migration-gpu-status", apps)
+    wait_for(lambda: get(k8s, "v1", "ConfigMap", "migration-gpu-status", apps), desc="migration-gpu-status")
