@@ -403,7 +403,7 @@ class Testbed:
             "--enable-priority-and-fairness=false",
             "--profiling=false",
             "--v=1",
-        ])
+        ] + os.environ.get("TESTBED_APISERVER_ARGS", "").split())
         _pki.write_kubeconfig(self.kubeconfig, server, pki)
         api = Api(server, pki)
 
