@@ -325,10 +325,15 @@ def _pod_template(mode: str, phase: str, ready: str, unready: str = "$failName",
 # space-separated names of all containers (used when every container is unready)
 _ALL_CONTAINER_NAMES = """{{ $names := list }}{{ range .spec.containers }}{{ $names = append $names .name }}{{ end }}"""
 
+# CRI-O's error for a missing image, as the kubelet reports it in ErrImagePull:
+#   rpc error: code = Unknown desc = reading manifest <tag> in <repository>: manifest unknown
 _PULL_ERR = (
     '{{ $pullErr := "" }}{{ range .spec.containers }}{{ if eq .name $failName }}'
-    '{{ $pullErr = printf "rpc error: code = Unknown desc = reading manifest %s: '
-    'manifest unknown: failed to pull image %q" .image .image }}{{ end }}{{ end }}\n'
+    '{{ $repo := .image }}{{ $tag := "latest" }}{{ $parts := splitList ":" .image }}'
+    '{{ if gt ( len $parts ) 1 }}{{ if not ( contains "/" ( last $parts ) ) }}'
+    '{{ $tag = last $parts }}{{ $repo = join ":" ( initial $parts ) }}{{ end }}{{ end }}'
+    '{{ $pullErr = printf "rpc error: code = Unknown desc = reading manifest %s in %s: manifest unknown" '
+    '$tag $repo }}{{ end }}{{ end }}\n'
 )
 
 # restartCount of the failing container so far (0 before the first crash)

@@ -372,7 +372,9 @@ def test_imagepullbackoff_annotation(k8s, ns):
     assert p.status.phase == "Pending"
     s = cstatus(p, "app")
     assert s.ready is False and s.restartCount == 0
-    assert s.state.waiting.message.startswith('Back-off pulling image "quay.io/example/app:1.0"')
+    assert s.state.waiting.message == (
+        'Back-off pulling image "quay.io/example/app:1.0": ErrImagePull: '
+        'rpc error: code = Unknown desc = reading manifest 1.0 in quay.io/example/app: manifest unknown')
     assert condition(p, "Ready").status == "False"
     # kubelet reports ErrImagePull first (we may miss it when polling, but it is in the events)
     events = api(k8s, "v1", "Event").get(namespace=ns, field_selector="involvedObject.name=pull").items
