@@ -14,10 +14,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
-try:  # ansible-core >= 2.19 wraps templated values; plain dict/list behave the same.
-    from collections.abc import Mapping, Sequence
-except ImportError:  # pragma: no cover
-    from collections import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 def _get(obj, path, default=None):
