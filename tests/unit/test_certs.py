@@ -15,7 +15,7 @@ if _COLL not in sys.path:
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
@@ -36,8 +36,12 @@ def generated():
     return certs.generate(DOMAIN, valid_days=365, now=NOW)
 
 
+def _fast_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
 def _ca(name="Test Root", now=NOW, days=3650):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = _fast_key()
     subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     cert = (
         x509.CertificateBuilder()
@@ -54,7 +58,7 @@ def _ca(name="Test Root", now=NOW, days=3650):
 
 
 def _leaf(ca, ca_key, sans, cn="example", now=NOW, days=365, start_days=-1):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = _fast_key()
     b = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
@@ -413,7 +417,7 @@ class FakeClient(object):
 
 def _params(**kw):
     p = dict(domain=DOMAIN, secret_name="wildcard-certs", secret_namespace="istio-system", renew_before=30, valid_days=365,
-             key_type="rsa2048", force=False)
+             key_type="ecdsa-p256", force=False)
     p.update(kw)
     return p
 
