@@ -14,9 +14,24 @@ import re
 import pytest
 
 from testbed.sim.faults import clear_faults, set_fault
-from test_sim_support import (all_pods_ready, apply, client, cond, create, get, items, merge_patch,
-                              module_testbed, pod_summary, pods, seed_docs, stays, subscribe, wait_for,
-                              wait_installed)
+from test_sim_support import (
+    when,
+    all_pods_ready,
+    client,
+    cond,
+    create,
+    get,
+    items,
+    merge_patch,
+    module_testbed,
+    pod_summary,
+    pods,
+    seed_docs,
+    stays,
+    subscribe,
+    wait_for,
+    wait_installed,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.fresh_testbed, pytest.mark.slow]
 
@@ -34,11 +49,19 @@ def k8s(tb):
 @pytest.fixture(scope="module")
 def seed():
     docs = {}
-    for f in ("3.3.1.1_service_mesh.yaml", "3.3.1.2_serverless.yaml", "3.3.1.3_serving_gateways.yaml",
-              "3.3.2_kserve.yaml", "3.3.3_authorino.yaml"):
+    for f in (
+        "3.3.1.1_service_mesh.yaml",
+        "3.3.1.2_serverless.yaml",
+        "3.3.1.3_serving_gateways.yaml",
+        "3.3.2_kserve.yaml",
+        "3.3.3_authorino.yaml",
+    ):
         for d in seed_docs(f):
-            key = (d.get("kind") or d["x-target"]["kind"], (d.get("metadata") or d["x-target"])["name"],
-                   "patch" if "x-target" in d else "object")
+            key = (
+                d.get("kind") or d["x-target"]["kind"],
+                (d.get("metadata") or d["x-target"])["name"],
+                "patch" if "x-target" in d else "object",
+            )
             docs[key] = d
     return docs
 
@@ -58,7 +81,7 @@ def settled(k8s, ns, expect):
         return None
     got = by_deployment(pod_summary(k8s, ns))
     for dep, (count, ready) in expect.items():
-        if len(got.get(dep, [])) != count or any(r != ready for r, _ in got[dep]):
+        if len(got.get(dep, [])) != count or any(pair[0] != ready for pair in got[dep]):
             return None
     return got
 
@@ -75,16 +98,25 @@ def test_install_operators(k8s):
 def test_service_mesh_instance(k8s, seed):
     create(k8s, seed[("Namespace", "istio-system", "object")])
     create(k8s, seed[("ServiceMeshControlPlane", "minimal", "object")])
-    got = wait_for(lambda: settled(k8s, "istio-system", {"istio-egressgateway": (1, "1/1"),
-                                                         "istio-ingressgateway": (1, "1/1"),
-                                                         "istiod-minimal": (1, "1/1")}),
-                   desc="istio-system pods")
+    got = wait_for(
+        lambda: settled(
+            k8s,
+            "istio-system",
+            {"istio-egressgateway": (1, "1/1"), "istio-ingressgateway": (1, "1/1"), "istiod-minimal": (1, "1/1")},
+        ),
+        desc="istio-system pods",
+    )
     assert set(got) == {"istio-egressgateway", "istio-ingressgateway", "istiod-minimal"}
     for p in pods(k8s, "istio-system", "app=istio-ingressgateway"):
         labels = p["metadata"]["labels"]
         assert labels["knative"] == "ingressgateway" and labels["istio"] == "ingressgateway"
-    smcp = wait_for(lambda: (lambda s: s if cond(s, "Ready") and cond(s, "Ready")["status"] == "True" else None)(
-        get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "minimal", "istio-system")), desc="SMCP Ready")
+    smcp = wait_for(
+        lambda: when(
+            get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "minimal", "istio-system"),
+            lambda s: cond(s, "Ready") and cond(s, "Ready")["status"] == "True",
+        ),
+        desc="SMCP Ready",
+    )
     comps = smcp["status"]["readiness"]["components"]
     assert comps["pending"] == [] and comps["unready"] == [] and "istio-discovery" in comps["ready"]
     assert smcp["status"]["annotations"]["readyComponentCount"] == f"{len(comps['ready'])}/{len(comps['ready'])}"
@@ -95,18 +127,36 @@ def test_knative_serving_instance(k8s, seed):
     create(k8s, seed[("Namespace", "knative-serving", "object")])
     create(k8s, next(d for d in seed_docs("3.3.1.2_serverless.yaml") if d.get("kind") == "ServiceMeshMember"))
     create(k8s, seed[("KnativeServing", "knative-serving", "object")])
-    smmr = wait_for(lambda: (lambda s: s if "knative-serving" in (s or {}).get("status", {}).get("members", []) else None)(
-        get(k8s, "maistra.io/v1", "ServiceMeshMemberRoll", "default", "istio-system")), desc="SMMR members")
+    smmr = wait_for(
+        lambda: when(
+            get(k8s, "maistra.io/v1", "ServiceMeshMemberRoll", "default", "istio-system"),
+            lambda s: "knative-serving" in (s or {}).get("status", {}).get("members", []),
+        ),
+        desc="SMMR members",
+    )
     assert cond(smmr, "Ready")["reason"] == "Configured"
-    expect = {"activator": (2, "2/2"), "autoscaler": (2, "2/2"), "autoscaler-hpa": (2, "1/1"),
-              "controller": (2, "1/1"), "domain-mapping": (2, "1/1"), "domainmapping-webhook": (2, "1/1"),
-              "net-istio-controller": (2, "1/1"), "net-istio-webhook": (2, "1/1"), "webhook": (2, "1/1")}
+    expect = {
+        "activator": (2, "2/2"),
+        "autoscaler": (2, "2/2"),
+        "autoscaler-hpa": (2, "1/1"),
+        "controller": (2, "1/1"),
+        "domain-mapping": (2, "1/1"),
+        "domainmapping-webhook": (2, "1/1"),
+        "net-istio-controller": (2, "1/1"),
+        "net-istio-webhook": (2, "1/1"),
+        "webhook": (2, "1/1"),
+    }
     got = wait_for(lambda: settled(k8s, "knative-serving", expect), timeout=180, desc="knative-serving pods")
     assert set(got) == set(expect)
-    assert all(c == ["activator", "istio-proxy"] for _, c in got["activator"])
+    assert all(pair[1] == ["activator", "istio-proxy"] for pair in got["activator"])
     ks = get(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving", "knative-serving")
-    wait_for(lambda: cond(get(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving",
-                              "knative-serving"), "Ready")["status"] == "True", desc="KnativeServing Ready")
+    wait_for(
+        lambda: cond(
+            get(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving", "knative-serving"), "Ready"
+        )["status"]
+        == "True",
+        desc="KnativeServing Ready",
+    )
     ks = get(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving", "knative-serving")
     for t in ("DependenciesInstalled", "DeploymentsAvailable", "InstallSucceeded", "VersionMigrationEligible"):
         assert cond(ks, t)["status"] == "True"
@@ -120,13 +170,23 @@ def test_secure_gateways(k8s, seed):
 
     domain = get(k8s, "config.openshift.io/v1", "Ingress", "cluster")["spec"]["domain"]
     tls = selfsigned_tls("*." + domain, "Example Inc.")
-    create(k8s, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                 "metadata": {"name": "wildcard-certs", "namespace": "istio-system"}, "data": tls["data"]})
+    create(
+        k8s,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": "wildcard-certs", "namespace": "istio-system"},
+            "data": tls["data"],
+        },
+    )
     assert base64.b64decode(tls["data"]["tls.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
     for d in seed_docs("3.3.1.3_serving_gateways.yaml"):
         create(k8s, d)
-    gws = {(g["metadata"]["namespace"], g["metadata"]["name"])
-           for g in items(k8s, "networking.istio.io/v1beta1", "Gateway")}
+    gws = {
+        (g["metadata"]["namespace"], g["metadata"]["name"])
+        for g in items(k8s, "networking.istio.io/v1beta1", "Gateway")
+    }
     assert {("knative-serving", "knative-ingress-gateway"), ("knative-serving", "knative-local-gateway")} <= gws
 
 
@@ -150,17 +210,36 @@ def test_refusal_second_control_plane(k8s):
     from kubernetes.dynamic.exceptions import DynamicApiError
 
     with pytest.raises(DynamicApiError) as ei:
-        create(k8s, {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
-                     "metadata": {"name": "other", "namespace": "istio-system"}, "spec": {}})
+        create(
+            k8s,
+            {
+                "apiVersion": "maistra.io/v2",
+                "kind": "ServiceMeshControlPlane",
+                "metadata": {"name": "other", "namespace": "istio-system"},
+                "spec": {},
+            },
+        )
     assert "only one service mesh may be installed per project/namespace" in str(ei.value)
 
 
 def test_refusal_existing_knative_serving(k8s):
     """DSC with serving Managed while a KnativeServing RHOAI did not create exists."""
-    create(k8s, {"apiVersion": DSC[0], "kind": DSC[1], "metadata": {"name": "default-dsc"},
-                 "spec": {"components": {"kserve": {"managementState": "Managed",
-                                                    "serving": {"managementState": "Managed",
-                                                                "name": "knative-serving"}}}}})
+    create(
+        k8s,
+        {
+            "apiVersion": DSC[0],
+            "kind": DSC[1],
+            "metadata": {"name": "default-dsc"},
+            "spec": {
+                "components": {
+                    "kserve": {
+                        "managementState": "Managed",
+                        "serving": {"managementState": "Managed", "name": "knative-serving"},
+                    }
+                }
+            },
+        },
+    )
 
     def refused():
         d = get(k8s, *DSC, "default-dsc")
@@ -180,15 +259,23 @@ def test_install_kserve_unmanaged(k8s, seed):
     merge_patch(k8s, *DSCI, "default-dsci", {"spec": dsci_doc["spec"]})
     dsc_doc = seed[("DataScienceCluster", "default-dsc", "object")]
     merge_patch(k8s, *DSC, "default-dsc", {"spec": dsc_doc["spec"]})
-    wait_for(lambda: (get(k8s, *DSCI, "default-dsci") or {}).get("status", {}).get("phase") == "Ready",
-             desc="DSCI Ready")
-    dsc = wait_for(lambda: (lambda d: d if d.get("status", {}).get("phase") == "Ready" else None)(
-        get(k8s, *DSC, "default-dsc")), desc="DSC Ready")
+    wait_for(
+        lambda: (get(k8s, *DSCI, "default-dsci") or {}).get("status", {}).get("phase") == "Ready", desc="DSCI Ready"
+    )
+    dsc = wait_for(
+        lambda: when(get(k8s, *DSC, "default-dsc"), lambda d: d.get("status", {}).get("phase") == "Ready"),
+        desc="DSC Ready",
+    )
     c = cond(dsc, "KserveReady")
     assert c["status"] == "True", c
-    got = wait_for(lambda: settled(k8s, "redhat-ods-applications", {"kserve-controller-manager": (1, "1/1"),
-                                                                    "odh-model-controller": (3, "1/1")}),
-                   desc="redhat-ods-applications pods")
+    got = wait_for(
+        lambda: settled(
+            k8s,
+            "redhat-ods-applications",
+            {"kserve-controller-manager": (1, "1/1"), "odh-model-controller": (3, "1/1")},
+        ),
+        desc="redhat-ods-applications pods",
+    )
     assert set(got) == {"kserve-controller-manager", "odh-model-controller"}
     assert get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "data-science-smcp", "istio-system") is None
 
@@ -212,10 +299,21 @@ def test_authorino_instance(k8s, seed):
     p = wait_for(two_containers, desc="authorino pod with istio-proxy")
     assert p["metadata"]["name"].startswith("authorino-")
     # the operator keeps reconciling but leaves the user's label alone
-    stays(lambda: get(k8s, "apps/v1", "Deployment", "authorino", ns)["spec"]["template"]["metadata"]["labels"]
-          .get("sidecar.istio.io/inject") == "true", 5, desc="user label")
-    cr = wait_for(lambda: (lambda a: a if cond(a, "Ready") and cond(a, "Ready")["status"] == "True" else None)(
-        get(k8s, "operator.authorino.kuadrant.io/v1beta1", "Authorino", "authorino", ns)), desc="Authorino Ready")
+    stays(
+        lambda: get(k8s, "apps/v1", "Deployment", "authorino", ns)["spec"]["template"]["metadata"]["labels"].get(
+            "sidecar.istio.io/inject"
+        )
+        == "true",
+        5,
+        desc="user label",
+    )
+    cr = wait_for(
+        lambda: when(
+            get(k8s, "operator.authorino.kuadrant.io/v1beta1", "Authorino", "authorino", ns),
+            lambda a: cond(a, "Ready") and cond(a, "Ready")["status"] == "True",
+        ),
+        desc="Authorino Ready",
+    )
     assert cond(cr, "Ready")["reason"] == "Provisioned"
     svc = get(k8s, "v1", "Service", "authorino-authorino-authorization", ns)
     assert {p["port"] for p in svc["spec"]["ports"]} == {50051, 5001}
@@ -237,7 +335,8 @@ def test_mesh_uses_authorino(k8s, seed):
     assert ep["name"] == "redhat-ods-applications-auth-provider"
     assert ep["envoyExtAuthzGrpc"] == {
         "service": "authorino-authorino-authorization.redhat-ods-applications-auth-provider.svc.cluster.local",
-        "port": 50051}
+        "port": 50051,
+    }
     assert m["defaultConfig"]["discoveryAddress"] == "istiod-minimal.istio-system.svc:15012"
     assert m["defaultConfig"]["terminationDrainDuration"] == "35s"
 
@@ -247,15 +346,18 @@ def test_kserve_authorization(k8s):
         if d.get("kind") in ("AuthorizationPolicy", "EnvoyFilter"):
             d = dict(d, metadata=dict(d["metadata"], namespace="istio-system"))
             create(k8s, d)
-    assert [a["metadata"]["name"] for a in items(k8s, "security.istio.io/v1beta1", "AuthorizationPolicy",
-                                                 "istio-system")] == ["kserve-predictor"]
-    assert [e["metadata"]["name"] for e in items(k8s, "networking.istio.io/v1alpha3", "EnvoyFilter",
-                                                 "istio-system")] == ["activator-host-header"]
+    assert [
+        a["metadata"]["name"] for a in items(k8s, "security.istio.io/v1beta1", "AuthorizationPolicy", "istio-system")
+    ] == ["kserve-predictor"]
+    assert [
+        e["metadata"]["name"] for e in items(k8s, "networking.istio.io/v1alpha3", "EnvoyFilter", "istio-system")
+    ] == ["activator-host-header"]
 
 
 def test_fault_image_pull(k8s):
     set_fault(k8s, "istio-egressgateway.fail", "ImagePullBackOff")
     try:
+
         def unready():
             s = get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "minimal", "istio-system")
             comps = s["status"]["readiness"]["components"]
@@ -267,20 +369,27 @@ def test_fault_image_pull(k8s):
         def pulling():
             for p in pods(k8s, "istio-system", "app=istio-egressgateway"):
                 for cs in (p.get("status") or {}).get("containerStatuses") or []:
-                    if ((cs.get("state") or {}).get("waiting") or {}).get("reason") in ("ImagePullBackOff", "ErrImagePull"):
+                    if ((cs.get("state") or {}).get("waiting") or {}).get("reason") in (
+                        "ImagePullBackOff",
+                        "ErrImagePull",
+                    ):
                         return p
             return None
 
         wait_for(pulling, desc="pod in ImagePullBackOff")
     finally:
         clear_faults(k8s)
-    wait_for(lambda: cond(get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "minimal", "istio-system"),
-                          "Ready")["status"] == "True", desc="SMCP recovers")
+    wait_for(
+        lambda: cond(get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "minimal", "istio-system"), "Ready")["status"]
+        == "True",
+        desc="SMCP recovers",
+    )
 
 
 def test_fault_crash(k8s):
     set_fault(k8s, "kserve-controller-manager.fail", "CrashLoopBackOff")
     try:
+
         def crashing():
             d = get(k8s, *DSC, "default-dsc")
             c = cond(d, "KserveReady")
@@ -291,8 +400,9 @@ def test_fault_crash(k8s):
         def crash_pod():
             for p in pods(k8s, "redhat-ods-applications", "control-plane=kserve-controller-manager"):
                 for cs in (p.get("status") or {}).get("containerStatuses") or []:
-                    if ((cs.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff" or \
-                            cs.get("restartCount", 0) > 0:
+                    if ((cs.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff" or cs.get(
+                        "restartCount", 0
+                    ) > 0:
                         return p
             return None
 
@@ -308,15 +418,22 @@ def test_fault_ready_delay(k8s):
     set_fault(k8s, "autoscaler-hpa.ready-delay", "12")
     t0 = time.monotonic()
     try:
+
         def not_available():
             ks = get(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving", "knative-serving")
             c = cond(ks, "DeploymentsAvailable")
             return ks if c["status"] == "False" and "autoscaler-hpa" in c["message"] else None
 
         wait_for(not_available, desc="DeploymentsAvailable False")
-        wait_for(lambda: cond(get(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving",
-                                  "knative-serving"), "Ready")["status"] == "True", timeout=120,
-                 desc="KnativeServing Ready again")
+        wait_for(
+            lambda: cond(
+                get(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving", "knative-serving"),
+                "Ready",
+            )["status"]
+            == "True",
+            timeout=120,
+            desc="KnativeServing Ready again",
+        )
         assert time.monotonic() - t0 >= 10
         dep = get(k8s, "apps/v1", "Deployment", "autoscaler-hpa", "knative-serving")
         assert dep["spec"]["template"]["metadata"]["annotations"]["testbed.openshift-ai.io/ready-delay"] == "12"
@@ -338,5 +455,4 @@ def test_cluster_policy_ready_without_gpu_nodes(k8s):
 
     c = wait_for(ready, desc="ClusterPolicy ready")
     assert cond(c, "Ready")["reason"] in ("NoGPUNodes", "NFDLabelsMissing")
-    assert all("nvidia.com/gpu" not in (n.get("status") or {}).get("allocatable", {})
-               for n in items(k8s, "v1", "Node"))
+    assert all("nvidia.com/gpu" not in (n.get("status") or {}).get("allocatable", {}) for n in items(k8s, "v1", "Node"))

@@ -7,8 +7,25 @@ import time
 import pytest
 
 from testbed.sim.faults import clear_faults, set_fault
-from test_sim_support import (OPERATORS, apply, client, cond, delete, get, items, merge_patch, module_testbed,
-                              pods, pod_ready, stays, subscribe, subscription, wait_for, wait_installed)
+from test_sim_support import (
+    when,
+    OPERATORS,
+    apply,
+    client,
+    cond,
+    delete,
+    get,
+    items,
+    merge_patch,
+    module_testbed,
+    pods,
+    pod_ready,
+    stays,
+    subscribe,
+    subscription,
+    wait_for,
+    wait_installed,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.fresh_testbed, pytest.mark.slow]
 
@@ -38,8 +55,10 @@ def ip_for(k8s, package, csv_name):
 
 
 def test_catalog_lists_packages_channels_and_versions(k8s):
-    pms = {p["metadata"]["name"]: p for p in items(k8s, "packages.operators.coreos.com/v1", "PackageManifest",
-                                                     "openshift-marketplace")}
+    pms = {
+        p["metadata"]["name"]: p
+        for p in items(k8s, "packages.operators.coreos.com/v1", "PackageManifest", "openshift-marketplace")
+    }
     for name in OPERATORS:
         assert name in pms, sorted(pms)
     st = pms["gpu-operator-certified"]["status"]
@@ -74,36 +93,60 @@ def test_subscription_installs_operator(k8s):
     crd = get(k8s, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "servicemeshcontrolplanes.maistra.io")
     assert cond(crd, "Established")["status"] == "True"
     # operator Deployment, pods scheduled by the scheduler onto kwok nodes, webhook Service
-    ps = wait_for(lambda: [p for p in pods(k8s, "openshift-operators", "name=istio-operator") if pod_ready(p)],
-                  desc="istio-operator pod")
+    ps = wait_for(
+        lambda: [p for p in pods(k8s, "openshift-operators", "name=istio-operator") if pod_ready(p)],
+        desc="istio-operator pod",
+    )
     assert ps[0]["spec"]["nodeName"].startswith("worker-")
     assert get(k8s, "v1", "Service", "istio-operator-service", "openshift-operators")
     # AllNamespaces operator: OLM copies the CSV into other namespaces with reason Copied
     copy = wait_for(lambda: get(k8s, V1A1, "ClusterServiceVersion", head, "default"), desc="copied CSV")
-    wait_for(lambda: (get(k8s, V1A1, "ClusterServiceVersion", head, "default") or {}).get("status", {}).get("reason")
-             == "Copied", desc="copied CSV status")
+    wait_for(
+        lambda: (get(k8s, V1A1, "ClusterServiceVersion", head, "default") or {}).get("status", {}).get("reason")
+        == "Copied",
+        desc="copied CSV status",
+    )
     assert copy["metadata"]["labels"]["olm.copiedFrom"] == "openshift-operators"
 
 
 def test_unknown_channel_is_resolution_failed(k8s):
     subscribe(k8s, "serverless-operator", channel="no-such-channel")
-    sub = wait_for(lambda: (lambda s: s if cond(s, "ResolutionFailed") else None)(subscription(k8s, "serverless-operator")),
-                   desc="ResolutionFailed")
+    sub = wait_for(
+        lambda: when(subscription(k8s, "serverless-operator"), lambda s: cond(s, "ResolutionFailed")),
+        desc="ResolutionFailed",
+    )
     c = cond(sub, "ResolutionFailed")
     assert c["status"] == "True" and c["reason"] == "ConstraintsNotSatisfiable"
     assert "no operators found in channel no-such-channel of package serverless-operator" in c["message"]
     assert not installplans(k8s, "openshift-serverless")
     # unknown package
-    apply(k8s, {"apiVersion": V1A1, "kind": "Subscription", "metadata": {"name": "no-such-operator",
-                                                                         "namespace": "openshift-serverless"},
-                "spec": {"name": "no-such-operator", "channel": "stable", "source": "redhat-operators",
-                         "sourceNamespace": "openshift-marketplace"}})
-    sub2 = wait_for(lambda: (lambda s: s if cond(s, "ResolutionFailed") else None)(
-        get(k8s, V1A1, "Subscription", "no-such-operator", "openshift-serverless")), desc="ResolutionFailed")
+    apply(
+        k8s,
+        {
+            "apiVersion": V1A1,
+            "kind": "Subscription",
+            "metadata": {"name": "no-such-operator", "namespace": "openshift-serverless"},
+            "spec": {
+                "name": "no-such-operator",
+                "channel": "stable",
+                "source": "redhat-operators",
+                "sourceNamespace": "openshift-marketplace",
+            },
+        },
+    )
+    sub2 = wait_for(
+        lambda: when(
+            get(k8s, V1A1, "Subscription", "no-such-operator", "openshift-serverless"),
+            lambda s: cond(s, "ResolutionFailed"),
+        ),
+        desc="ResolutionFailed",
+    )
     assert "no operators found in package no-such-operator" in cond(sub2, "ResolutionFailed")["message"]
     delete(k8s, V1A1, "Subscription", "no-such-operator", "openshift-serverless")
     # fixing the channel resolves and installs
-    merge_patch(k8s, V1A1, "Subscription", "serverless-operator", {"spec": {"channel": "stable"}}, "openshift-serverless")
+    merge_patch(
+        k8s, V1A1, "Subscription", "serverless-operator", {"spec": {"channel": "stable"}}, "openshift-serverless"
+    )
     sub, csv = wait_installed(k8s, "serverless-operator")
     assert cond(sub, "ResolutionFailed") is None
     assert csv["metadata"]["name"].startswith("serverless-operator.v1.")
@@ -113,15 +156,23 @@ def test_manual_approval_waits_then_channel_change_upgrades(k8s):
     subscribe(k8s, "authorino-operator", channel="tech-preview-v1", approval="Manual")
     old_csv = "authorino-operator.v1.0.2"
     ip = wait_for(lambda: (ip_for(k8s, "authorino-operator", old_csv) or [None])[0], desc="InstallPlan")
-    wait_for(lambda: (get(k8s, V1A1, "InstallPlan", ip["metadata"]["name"], "openshift-operators") or {})
-             .get("status", {}).get("phase") == "RequiresApproval", desc="RequiresApproval")
+    wait_for(
+        lambda: (get(k8s, V1A1, "InstallPlan", ip["metadata"]["name"], "openshift-operators") or {})
+        .get("status", {})
+        .get("phase")
+        == "RequiresApproval",
+        desc="RequiresApproval",
+    )
     assert ip["spec"]["approved"] is False and ip["spec"]["approval"] == "Manual"
     sub = subscription(k8s, "authorino-operator")
     assert sub["status"]["state"] == "UpgradePending"
     assert cond(sub, "InstallPlanPending")["reason"] == "RequiresApproval"
     # nothing is installed while the plan waits
-    stays(lambda: get(k8s, V1A1, "ClusterServiceVersion", old_csv, "openshift-operators") is None, 4,
-          desc="CSV absent before approval")
+    stays(
+        lambda: get(k8s, V1A1, "ClusterServiceVersion", old_csv, "openshift-operators") is None,
+        4,
+        desc="CSV absent before approval",
+    )
     merge_patch(k8s, V1A1, "InstallPlan", ip["metadata"]["name"], {"spec": {"approved": True}}, "openshift-operators")
     sub, csv = wait_installed(k8s, "authorino-operator")
     assert sub["status"]["installedCSV"] == old_csv
@@ -130,16 +181,21 @@ def test_manual_approval_waits_then_channel_change_upgrades(k8s):
     new_csv = "authorino-operator.v1.2.1"
     ip2 = wait_for(lambda: (ip_for(k8s, "authorino-operator", new_csv) or [None])[0], desc="upgrade InstallPlan")
     assert ip2["spec"]["generation"] == ip["spec"]["generation"] + 1
-    wait_for(lambda: subscription(k8s, "authorino-operator")["status"].get("state") == "UpgradePending",
-             desc="UpgradePending")
+    wait_for(
+        lambda: subscription(k8s, "authorino-operator")["status"].get("state") == "UpgradePending",
+        desc="UpgradePending",
+    )
     assert subscription(k8s, "authorino-operator")["status"]["installedCSV"] == old_csv
     merge_patch(k8s, V1A1, "InstallPlan", ip2["metadata"]["name"], {"spec": {"approved": True}}, "openshift-operators")
-    wait_for(lambda: subscription(k8s, "authorino-operator")["status"].get("installedCSV") == new_csv,
-             desc="installedCSV upgraded")
+    wait_for(
+        lambda: subscription(k8s, "authorino-operator")["status"].get("installedCSV") == new_csv,
+        desc="installedCSV upgraded",
+    )
     sub, csv = wait_installed(k8s, "authorino-operator")
     assert csv["metadata"]["name"] == new_csv and csv["spec"]["replaces"] == old_csv
-    wait_for(lambda: get(k8s, V1A1, "ClusterServiceVersion", old_csv, "openshift-operators") is None,
-             desc="old CSV removed")
+    wait_for(
+        lambda: get(k8s, V1A1, "ClusterServiceVersion", old_csv, "openshift-operators") is None, desc="old CSV removed"
+    )
     dep = get(k8s, "apps/v1", "Deployment", "authorino-operator", "openshift-operators")
     assert [r["name"] for r in dep["metadata"]["ownerReferences"]] == [new_csv]
 
@@ -152,27 +208,44 @@ def test_starting_csv_installs_then_upgrades_to_channel_head(k8s):
     assert csv["spec"]["replaces"] == "rhods-operator.v2.16.0"
     assert len(installplans(k8s, "redhat-ods-operator")) == 2
     # the RHOAI operator creates default-dsci when it starts
-    wait_for(lambda: get(k8s, "dscinitialization.opendatahub.io/v1", "DSCInitialization", "default-dsci"),
-             desc="default-dsci")
+    wait_for(
+        lambda: get(k8s, "dscinitialization.opendatahub.io/v1", "DSCInitialization", "default-dsci"),
+        desc="default-dsci",
+    )
 
 
 def test_unsupported_operatorgroup_fails_csv_and_package_delay(k8s):
     # nfd supports OwnNamespace/SingleNamespace only; an AllNamespaces OperatorGroup is refused
     set_fault(k8s, "nfd.delay", "6")
     apply(k8s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openshift-nfd"}})
-    apply(k8s, {"apiVersion": "operators.coreos.com/v1", "kind": "OperatorGroup",
-                "metadata": {"name": "openshift-nfd-og", "namespace": "openshift-nfd"}, "spec": {}})
+    apply(
+        k8s,
+        {
+            "apiVersion": "operators.coreos.com/v1",
+            "kind": "OperatorGroup",
+            "metadata": {"name": "openshift-nfd-og", "namespace": "openshift-nfd"},
+            "spec": {},
+        },
+    )
     subscribe(k8s, "nfd", og=False)
     csv_name = "nfd.v4.17.0-202411251033"
 
     def csv():
         return get(k8s, V1A1, "ClusterServiceVersion", csv_name, "openshift-nfd") or {}
 
-    wait_for(lambda: csv().get("status", {}).get("reason") == "UnsupportedOperatorGroup", desc="UnsupportedOperatorGroup")
+    wait_for(
+        lambda: csv().get("status", {}).get("reason") == "UnsupportedOperatorGroup", desc="UnsupportedOperatorGroup"
+    )
     assert csv()["status"]["phase"] == "Failed"
     assert "AllNamespaces InstallModeType not supported" in csv()["status"]["message"]
-    merge_patch(k8s, "operators.coreos.com/v1", "OperatorGroup", "openshift-nfd-og",
-                {"spec": {"targetNamespaces": ["openshift-nfd"]}}, "openshift-nfd")
+    merge_patch(
+        k8s,
+        "operators.coreos.com/v1",
+        "OperatorGroup",
+        "openshift-nfd-og",
+        {"spec": {"targetNamespaces": ["openshift-nfd"]}},
+        "openshift-nfd",
+    )
     wait_for(lambda: csv().get("status", {}).get("phase") == "Installing", desc="Installing")
     t0 = time.monotonic()
     wait_installed(k8s, "nfd")
@@ -192,8 +265,12 @@ def test_fault_installplan_failed(k8s):
 
     ip = wait_for(failed_ip, desc="failed InstallPlan")
     assert cond(ip, "Installed")["status"] == "False" and cond(ip, "Installed")["reason"] == "InstallComponentFailed"
-    sub = wait_for(lambda: (lambda s: s if s["status"].get("state") == "UpgradeFailed" else None)(
-        subscription(k8s, "gpu-operator-certified")), desc="UpgradeFailed")
+    sub = wait_for(
+        lambda: when(
+            subscription(k8s, "gpu-operator-certified"), lambda s: s["status"].get("state") == "UpgradeFailed"
+        ),
+        desc="UpgradeFailed",
+    )
     assert cond(sub, "InstallPlanFailed")["status"] == "True"
     assert not [c for c in items(k8s, V1A1, "ClusterServiceVersion", ns) if c["metadata"]["name"].startswith("gpu-")]
     assert get(k8s, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "clusterpolicies.nvidia.com") is None
@@ -220,9 +297,17 @@ def test_fault_csv_failed(k8s):
 def test_rhoai_216_reports_legacy_condition_names(k8s):
     """RHOAI 2.16 (installed above): kserveReady / ReconcileCompleted, no KserveReady."""
     dsc_api = ("datasciencecluster.opendatahub.io/v1", "DataScienceCluster")
-    apply(k8s, {"apiVersion": dsc_api[0], "kind": dsc_api[1], "metadata": {"name": "default-dsc"},
-                "spec": {"components": {"kserve": {"managementState": "Managed",
-                                                   "serving": {"managementState": "Managed"}}}}})
+    apply(
+        k8s,
+        {
+            "apiVersion": dsc_api[0],
+            "kind": dsc_api[1],
+            "metadata": {"name": "default-dsc"},
+            "spec": {
+                "components": {"kserve": {"managementState": "Managed", "serving": {"managementState": "Managed"}}}
+            },
+        },
+    )
 
     def ok():
         d = get(k8s, *dsc_api, "default-dsc")

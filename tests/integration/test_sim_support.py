@@ -34,8 +34,11 @@ def module_testbed(**kwargs):
         try:
             k8s = client(tb)
             # the simulated operators start with the testbed; their catalog marks them ready
-            wait_for(lambda: len(items(k8s, "packages.operators.coreos.com/v1", "PackageManifest",
-                                       MARKETPLACE)) >= 6, 60, desc="simulated catalog")
+            wait_for(
+                lambda: len(items(k8s, "packages.operators.coreos.com/v1", "PackageManifest", MARKETPLACE)) >= 6,
+                60,
+                desc="simulated catalog",
+            )
             yield tb
         finally:
             try:
@@ -65,6 +68,13 @@ def wait_for(fn, timeout=120.0, interval=0.5, desc="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {desc}; last: {last!r}")
         time.sleep(interval)
+
+
+def when(value, pred, pick=None):
+    """`value` (or `pick(value)`) when it is truthy and `pred(value)` holds, else None."""
+    if not value or not pred(value):
+        return None
+    return pick(value) if pick else value
 
 
 def stays(fn, seconds=5.0, interval=0.5, desc="condition"):
@@ -116,13 +126,17 @@ def apply(k8s, obj):
     try:
         return r.create(body=obj, namespace=md.get("namespace")).to_dict()
     except ConflictError:
-        return r.patch(body=obj, name=md["name"], namespace=md.get("namespace"),
-                       content_type="application/merge-patch+json").to_dict()
+        return r.patch(
+            body=obj, name=md["name"], namespace=md.get("namespace"), content_type="application/merge-patch+json"
+        ).to_dict()
 
 
 def merge_patch(k8s, api_version, kind, name, patch, namespace=None):
-    return api(k8s, api_version, kind).patch(body=patch, name=name, namespace=namespace,
-                                             content_type="application/merge-patch+json").to_dict()
+    return (
+        api(k8s, api_version, kind)
+        .patch(body=patch, name=name, namespace=namespace, content_type="application/merge-patch+json")
+        .to_dict()
+    )
 
 
 def delete(k8s, api_version, kind, name, namespace=None):
@@ -154,8 +168,12 @@ OPERATORS = {
     "serverless-operator": ("openshift-serverless", "serverless-operators", None, "redhat-operators"),
     "rhods-operator": ("redhat-ods-operator", "rhods-operator", None, "redhat-operators"),
     "nfd": ("openshift-nfd", "openshift-nfd-og", ["openshift-nfd"], "redhat-operators"),
-    "gpu-operator-certified": ("nvidia-gpu-operator", "nvidia-gpu-operator-group", ["nvidia-gpu-operator"],
-                               "certified-operators"),
+    "gpu-operator-certified": (
+        "nvidia-gpu-operator",
+        "nvidia-gpu-operator-group",
+        ["nvidia-gpu-operator"],
+        "certified-operators",
+    ),
 }
 
 
@@ -164,15 +182,29 @@ def subscribe(k8s, package, channel=None, approval="Automatic", starting_csv=Non
     apply(k8s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     if og and og_name:
         spec = {"targetNamespaces": targets} if targets else {}
-        apply(k8s, {"apiVersion": "operators.coreos.com/v1", "kind": "OperatorGroup",
-                    "metadata": {"name": og_name, "namespace": ns}, "spec": spec})
+        apply(
+            k8s,
+            {
+                "apiVersion": "operators.coreos.com/v1",
+                "kind": "OperatorGroup",
+                "metadata": {"name": og_name, "namespace": ns},
+                "spec": spec,
+            },
+        )
     spec = {"name": package, "source": catalog, "sourceNamespace": MARKETPLACE, "installPlanApproval": approval}
     if channel:
         spec["channel"] = channel
     if starting_csv:
         spec["startingCSV"] = starting_csv
-    return apply(k8s, {"apiVersion": "operators.coreos.com/v1alpha1", "kind": "Subscription",
-                       "metadata": {"name": package, "namespace": ns}, "spec": spec})
+    return apply(
+        k8s,
+        {
+            "apiVersion": "operators.coreos.com/v1alpha1",
+            "kind": "Subscription",
+            "metadata": {"name": package, "namespace": ns},
+            "spec": spec,
+        },
+    )
 
 
 def subscription(k8s, package):
@@ -218,6 +250,11 @@ def pod_summary(k8s, namespace):
     for p in pods(k8s, namespace):
         cs = (p.get("status") or {}).get("containerStatuses") or []
         ready = sum(1 for c in cs if c.get("ready"))
-        out.append((p["metadata"]["name"], f"{ready}/{len(p['spec']['containers'])}",
-                    [c["name"] for c in p["spec"]["containers"]]))
+        out.append(
+            (
+                p["metadata"]["name"],
+                f"{ready}/{len(p['spec']['containers'])}",
+                [c["name"] for c in p["spec"]["containers"]],
+            )
+        )
     return sorted(out)

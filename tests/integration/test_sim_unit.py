@@ -34,10 +34,18 @@ class FakeMgr:
 
 
 def test_fault_annotations_match_component_prefix():
-    mgr = FakeMgr({"istiod.fail": "CrashLoopBackOff", "istiod.fail-container": "discovery",
-                   "activator.ready-delay": "10", "servicemeshoperator.installplan": "Failed"})
+    mgr = FakeMgr(
+        {
+            "istiod.fail": "CrashLoopBackOff",
+            "istiod.fail-container": "discovery",
+            "activator.ready-delay": "10",
+            "servicemeshoperator.installplan": "Failed",
+        }
+    )
     assert faults.pod_annotations(mgr, "istiod-minimal") == {
-        "testbed.openshift-ai.io/fail": "CrashLoopBackOff", "testbed.openshift-ai.io/fail-container": "discovery"}
+        "testbed.openshift-ai.io/fail": "CrashLoopBackOff",
+        "testbed.openshift-ai.io/fail-container": "discovery",
+    }
     assert faults.pod_annotations(mgr, "activator") == {"testbed.openshift-ai.io/ready-delay": "10"}
     assert faults.pod_annotations(mgr, "istiodx") == {}
     assert faults.pod_annotations(mgr, "istio-operator") == {}
@@ -52,16 +60,26 @@ def test_fault_most_specific_component_wins():
 
 
 def test_mesh_config_renders_extension_providers():
-    smcp = {"metadata": {"name": "minimal", "namespace": "istio-system"}, "spec": {"techPreview": {"meshConfig": {
-        "defaultConfig": {"terminationDrainDuration": "35s"},
-        "extensionProviders": [{"name": "p", "envoyExtAuthzGrpc": {"service": "s.ns.svc.cluster.local", "port": 50051}}],
-    }}}}
+    smcp = {
+        "metadata": {"name": "minimal", "namespace": "istio-system"},
+        "spec": {
+            "techPreview": {
+                "meshConfig": {
+                    "defaultConfig": {"terminationDrainDuration": "35s"},
+                    "extensionProviders": [
+                        {"name": "p", "envoyExtAuthzGrpc": {"service": "s.ns.svc.cluster.local", "port": 50051}}
+                    ],
+                }
+            }
+        },
+    }
     mesh = yaml.safe_load(render_mesh(smcp))
     assert mesh["defaultConfig"]["discoveryAddress"] == "istiod-minimal.istio-system.svc:15012"
     assert mesh["defaultConfig"]["terminationDrainDuration"] == "35s"
     assert mesh["defaultConfig"]["proxyMetadata"]["PROXY_XDS_VIA_AGENT"] == "true"
-    assert mesh["extensionProviders"] == [{"name": "p", "envoyExtAuthzGrpc": {"service": "s.ns.svc.cluster.local",
-                                                                             "port": 50051}}]
+    assert mesh["extensionProviders"] == [
+        {"name": "p", "envoyExtAuthzGrpc": {"service": "s.ns.svc.cluster.local", "port": 50051}}
+    ]
     assert mesh["rootNamespace"] == "istio-system" and mesh["trustDomain"] is None
 
 
@@ -75,7 +93,9 @@ def test_catalog_is_consistent():
         assert pkg.crd_files(), pkg.name
         spec = csv_spec(pkg, pkg.head(pkg.default_channel), pkg.default_channel)
         assert spec["customresourcedefinitions"]["owned"]
-        assert [m["type"] for m in spec["installModes"] if m["supported"]] == [m for m in ALL_MODES if m in pkg.install_modes]
+        assert [m["type"] for m in spec["installModes"] if m["supported"]] == [
+            m for m in ALL_MODES if m in pkg.install_modes
+        ]
     assert PACKAGES["authorino-operator"].replaces("stable", "authorino-operator.v1.2.1") == "authorino-operator.v1.1.2"
 
 
@@ -104,9 +124,17 @@ def test_conditions_keep_transition_time():
 
 
 def test_deployment_ready_rules():
-    dep = {"metadata": {"generation": 2}, "spec": {"replicas": 2},
-           "status": {"observedGeneration": 2, "replicas": 2, "readyReplicas": 2, "updatedReplicas": 2,
-                      "conditions": [{"type": "Available", "status": "True"}]}}
+    dep = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": 2,
+            "replicas": 2,
+            "readyReplicas": 2,
+            "updatedReplicas": 2,
+            "conditions": [{"type": "Available", "status": "True"}],
+        },
+    }
     assert deployment_ready(dep)
     assert not deployment_ready(deep_merge(dep, {"status": {"updatedReplicas": 1}}))
     assert not deployment_ready(deep_merge(dep, {"status": {"observedGeneration": 1}}))
@@ -114,7 +142,7 @@ def test_deployment_ready_rules():
 
 
 def test_admission_policies_use_the_kind_as_parameter():
-    (policy, binding), = admission.policies_for("servicemeshoperator")
+    ((policy, binding),) = admission.policies_for("servicemeshoperator")
     assert policy["spec"]["paramKind"] == {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane"}
     assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
     assert "only one service mesh" in policy["spec"]["validations"][0]["message"]
