@@ -28,8 +28,15 @@ class FaultsController(Controller):
     name = "faults"
     primary = R.CONFIGMAP
 
+    seen_version = None
+
     def reconcile(self, ns, name):
-        if ns == F.NAMESPACE and name == F.NAME:
+        if ns != F.NAMESPACE or name != F.NAME:
+            return None
+        cm = self.mgr.get(R.CONFIGMAP, name, ns)
+        version = cm["metadata"].get("resourceVersion") if cm else None
+        if version != self.seen_version:  # only a change re-reconciles everything (resync enqueues us too)
+            self.seen_version = version
             self.mgr.resync_all()
         return None
 

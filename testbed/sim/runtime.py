@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import os
 import logging
 import threading
 import time
@@ -22,6 +23,7 @@ from .kube import ApiError, Informer, Kube, Res, iter_owner_keys
 log = logging.getLogger("sim")
 
 RESYNC_SECONDS = 4.0
+STATS_SECONDS = float(os.environ.get("SIM_STATS_SECONDS", "300"))
 
 
 class Controller:
@@ -57,6 +59,7 @@ class Manager:
         self.applied: dict = {}
         self.stop = threading.Event()
         self.deleted_objs: dict = {}
+        self.stats: dict = {}
 
     # -- setup -----------------------------------------------------------------------------
     def informer(self, res: Res, namespace: Optional[str] = None) -> Informer:
@@ -135,8 +138,16 @@ class Manager:
             self.enqueue_all(idx)
 
     def _resync_loop(self):
+        last = time.monotonic()
         while not self.stop.wait(RESYNC_SECONDS):
             self.resync_all()
+            if time.monotonic() - last >= STATS_SECONDS:
+                with self.cv:
+                    stats, self.stats = self.stats, {}
+                busy = sorted(stats.items(), key=lambda kv: -kv[1][1])
+                log.info("reconciles in the last %ds: %s", int(time.monotonic() - last),
+                         ", ".join(f"{k}={n}/{t:.1f}s" for k, (n, t) in busy[:8]))
+                last = time.monotonic()
 
     _inflight: set = set()
 
@@ -163,6 +174,7 @@ class Manager:
             idx, ns, name = key
             ctrl = self.controllers[idx]
             after = None
+            t0 = time.monotonic()
             try:
                 after = ctrl.reconcile(ns, name)
             except ApiError as e:
@@ -174,6 +186,9 @@ class Manager:
             finally:
                 with self.cv:
                     self._inflight.discard(key)
+                    st = self.stats.setdefault(ctrl.name, [0, 0.0])
+                    st[0] += 1
+                    st[1] += time.monotonic() - t0
             if after is not None:
                 self.enqueue(idx, ns, name, after)
 
