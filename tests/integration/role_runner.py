@@ -35,12 +35,18 @@ class RoleRun(object):
 
     @property
     def failure_msg(self):
+        """Message of the last failed task; for a loop, the messages of its failed items too."""
         failed = self.failed_results
-        return failed[-1][1].get("msg", "") if failed else ""
+        if not failed:
+            return ""
+        res = failed[-1][1]
+        msgs = [res.get("msg", "")]
+        msgs += [item.get("msg", "") for item in res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
+        return " | ".join(m for m in msgs if m)
 
     def task(self, name):
-        """Results of the tasks with this name (in order)."""
-        return [r for n, r in self.results if n == name]
+        """Results of the tasks with this name (in order); role tasks are named "<role> : <name>"."""
+        return [r for n, r in self.results if n == name or n.endswith(" : " + name)]
 
     def changed_tasks(self):
         return [n for n, r in self.results if r.get("changed")]
