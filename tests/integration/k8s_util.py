@@ -55,6 +55,14 @@ def crd_established(k8s, name):
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
+def _absent(resource, name):
+    try:
+        resource.get(name=name)
+    except ApiException as e:
+        return e.status == 404
+    return False
+
+
 @contextlib.contextmanager
 def ensure_crd(k8s, crd):
     """Make sure a CRD is installed; when this created it, remove it (and wait until gone) afterwards,
@@ -77,15 +85,7 @@ def ensure_crd(k8s, crd):
         if created:
             with contextlib.suppress(ApiException):
                 crds.delete(name=name)
-
-            def gone():
-                try:
-                    crds.get(name=name)
-                    return False
-                except ApiException as e:
-                    return e.status == 404
-
-            wait_for(gone, 120, what="CRD %s deleted" % name)
+            wait_for(lambda: _absent(crds, name), 120, what="CRD %s deleted" % name)
             k8s.resources.invalidate_cache()
 
 

@@ -55,8 +55,8 @@ def test_waits_for_crd_then_condition(k8s, kubeconfig, ns):
     wait_module_running("resource_wait", crd_wait)
     assert not obj_wait.done() and not crd_wait.done()
     with ensure_crd(k8s, widget_crd(group)):
-        crd = run_module("resource_wait", {"api_version": "apiextensions.k8s.io/v1",
-                                            "kind": "CustomResourceDefinition", "name": crd_name, "timeout": 60}, kubeconfig)
+        crd_args = {"api_version": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "name": crd_name, "timeout": 60}
+        crd = run_module("resource_wait", crd_args, kubeconfig)
         assert crd["satisfied"] is True, crd
         res = api(k8s, group + "/v1", "Widget")
         make_widget(res, group, ns, "w1", {"conditions": [{"type": "Ready", "status": "False", "reason": "Starting"}]})
