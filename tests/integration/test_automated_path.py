@@ -89,7 +89,10 @@ def _kserve_pods_verified(fact):
     for ns in ("istio-system", "knative-serving", "redhat-ods-applications"):
         assert pods.get(ns), "no verified pods in %s: %s" % (ns, pods)
         assert all(p["ready"] for p in pods[ns]), pods[ns]
-    names = lambda ns: [p["name"] for p in pods[ns]]  # noqa: E731
+
+    def names(ns):
+        return [p["name"] for p in pods[ns]]
+
     assert any(n.startswith("istiod-data-science-smcp-") for n in names("istio-system"))
     assert any(n.startswith("istio-ingressgateway-") for n in names("istio-system"))
     assert any(n.startswith("istio-egressgateway-") for n in names("istio-system"))
