@@ -1,7 +1,8 @@
 """Bad variables stop playbooks/install.yml before anything is written, naming the variable.
 
-All cases run against one dedicated empty testbed; after each failed run the cluster must hold
-exactly what it held before (no namespace, subscription, secret, ... created).
+All cases run against one dedicated testbed (empty, then with a foreign control plane); after
+each failed run the cluster must hold exactly what it held before (no namespace, subscription,
+secret, ... created).
 """
 
 import datetime
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from helpers import ansible_playbook
+from helpers import ansible_playbook, run_module
 from install_support import MANUAL, PLAYBOOK, failure_text, snapshot
 from testbed.pytest_plugin import dynamic_client
 
@@ -70,3 +71,28 @@ def test_bad_variables_fail_before_any_write(fresh_testbed, tmp_path):
             assert word in text, "%s: the failure does not name %r:\n%s" % (label, word, text[-3000:])
         after = snapshot(k8s)
         assert after == before, "%s: the failed run wrote %s" % (label, sorted(after ^ before))
+
+    # A cluster the manual path cannot take as configured: another control plane already lives in
+    # the mesh namespace (Service Mesh admits one per namespace). Refused before any write,
+    # naming the variable to set.
+    result = run_module(
+        "olm_operator",
+        {"name": "servicemeshoperator", "namespace": "openshift-operators", "channel": "stable",
+         "source": "redhat-operators", "source_namespace": "openshift-marketplace", "wait": True, "timeout": 600},
+        kubeconfig,
+        timeout=900,
+    )
+    assert not result.get("failed"), result
+    k8s.resources.get(api_version="v1", kind="Namespace").create(
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
+    k8s.resources.get(api_version="maistra.io/v2", kind="ServiceMeshControlPlane").create(
+        namespace="istio-system",
+        body={"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
+              "metadata": {"name": "basic", "namespace": "istio-system"}, "spec": {}})
+    before = snapshot(k8s)
+    run = ansible_playbook(PLAYBOOK, kubeconfig, MANUAL, timeout=900)
+    text = failure_text(run)
+    assert run.rc != 0, "a second control plane was not refused"
+    assert "service_mesh_name" in text and "basic" in text, text[-3000:]
+    after = snapshot(k8s)
+    assert after == before, "the refused run wrote %s" % sorted(after ^ before)
