@@ -109,11 +109,14 @@ def test_fixtures_cover_every_seed_procedure():
     assert names == sorted(FIXTURE_FOR_ROLE.values())
 
 
+def key(obj):
+    return (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
 @pytest.mark.parametrize("role", sorted(FIXTURE_FOR_ROLE))
 def test_role_objects_match_seed(rendered, role):
     seed = [strip_meta(d) for d in load_fixture(FIXTURE_FOR_ROLE[role]) if "x-target" not in d]
     ours = rendered[role]
-    key = lambda o: (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])  # noqa: E731
     assert [key(o) for o in ours] == [key(o) for o in seed], "objects or their order differ from the seed"
     for mine, theirs in zip(ours, seed):
         assert mine == theirs, "%s/%s differs from the seed" % key(theirs)[::2]
