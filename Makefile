@@ -51,7 +51,8 @@ test-integration: venv testbed-build
 	$(PY) -m pytest tests/integration -p no:cacheprovider
 
 bench: venv testbed-build
-	$(PY) bench/run.py
+	$(PY) bench/testbed_startup.py
+	$(PY) bench/wait_lag.py
 
 clean: testbed-down
 	rm -rf .testbed .collections tests/output
