@@ -55,14 +55,14 @@ def _snapshot(k8s, namespaces=True):
     """What a write by the role would change: which objects exist and their spec and labels.
 
     Status, resourceVersion and the labels of namespaces are left out on purpose: the simulated
-    operators keep updating them while the role runs. ``namespaces=False`` leaves namespaces out
-    too, for clusters where an operator is still creating its own (the role creates namespaces
+    operators keep updating them while the role runs. ``namespaces=False`` leaves namespaces and
+    CRDs out too, for clusters where an operator is still creating its own (the role creates them
     only through Subscriptions and OperatorGroups, which are compared)."""
     import json
 
     out = {}
-    kinds = [("v1", "Namespace")] if namespaces else []
-    for gvk in kinds + [("apiextensions.k8s.io/v1", "CustomResourceDefinition")]:
+    kinds = [("v1", "Namespace"), ("apiextensions.k8s.io/v1", "CustomResourceDefinition")] if namespaces else []
+    for gvk in kinds:
         out[gvk[1]] = sorted(o["metadata"]["name"] for o in _list(k8s, gvk))
     for gvk in [SUB, ("operators.coreos.com/v1", "OperatorGroup"), DSCI, DSC, SMCP, KSERVING]:
         out[gvk[1]] = sorted(
