@@ -14,14 +14,14 @@ MANUAL = {"model_serving_install_path": "manual"}
 INSTALL_TIMEOUT = 2400
 
 # Kinds whose objects a write would create or change on a cluster that has nothing installed.
-SNAPSHOT_KINDS = [
+SNAPSHOT_KINDS = (
     ("v1", "Namespace"),
     ("v1", "Secret"),
     ("v1", "Service"),
     ("operators.coreos.com/v1alpha1", "Subscription"),
     ("operators.coreos.com/v1", "OperatorGroup"),
     ("operators.coreos.com/v1alpha1", "ClusterServiceVersion"),
-]
+)
 
 
 def snapshot(k8s, kinds=SNAPSHOT_KINDS):
@@ -38,7 +38,7 @@ def snapshot(k8s, kinds=SNAPSHOT_KINDS):
 
 def seed_documents():
     docs = []
-    for path in sorted(glob.glob(os.path.join(SEED_DIR, "*.yaml"))):
+    for path in sorted(glob.glob(os.path.join(SEED_DIR, "*.yaml.txt"))):
         with open(path) as f:
             docs.extend(d for d in yaml.safe_load_all(f) if d)
     return docs

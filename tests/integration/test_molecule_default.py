@@ -29,6 +29,7 @@ def test_molecule_default(fresh_testbed):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         universal_newlines=True,
+        check=False,
         timeout=3600,
     )
     out = proc.stdout

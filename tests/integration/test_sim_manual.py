@@ -50,11 +50,11 @@ def k8s(tb):
 def seed():
     docs = {}
     for f in (
-        "3.3.1.1_service_mesh.yaml",
-        "3.3.1.2_serverless.yaml",
-        "3.3.1.3_serving_gateways.yaml",
-        "3.3.2_kserve.yaml",
-        "3.3.3_authorino.yaml",
+        "3.3.1.1_service_mesh.yaml.txt",
+        "3.3.1.2_serverless.yaml.txt",
+        "3.3.1.3_serving_gateways.yaml.txt",
+        "3.3.2_kserve.yaml.txt",
+        "3.3.3_authorino.yaml.txt",
     ):
         for d in seed_docs(f):
             key = (
@@ -125,7 +125,7 @@ def test_service_mesh_instance(k8s, seed):
 
 def test_knative_serving_instance(k8s, seed):
     create(k8s, seed[("Namespace", "knative-serving", "object")])
-    create(k8s, next(d for d in seed_docs("3.3.1.2_serverless.yaml") if d.get("kind") == "ServiceMeshMember"))
+    create(k8s, next(d for d in seed_docs("3.3.1.2_serverless.yaml.txt") if d.get("kind") == "ServiceMeshMember"))
     create(k8s, seed[("KnativeServing", "knative-serving", "object")])
     smmr = wait_for(
         lambda: when(
@@ -181,7 +181,7 @@ def test_secure_gateways(k8s, seed):
         },
     )
     assert base64.b64decode(tls["data"]["tls.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
-    for d in seed_docs("3.3.1.3_serving_gateways.yaml"):
+    for d in seed_docs("3.3.1.3_serving_gateways.yaml.txt"):
         create(k8s, d)
     gws = {
         (g["metadata"]["namespace"], g["metadata"]["name"])
@@ -282,7 +282,7 @@ def test_install_kserve_unmanaged(k8s, seed):
 
 def test_authorino_instance(k8s, seed):
     create(k8s, seed[("Namespace", "redhat-ods-applications-auth-provider", "object")])
-    smm = next(d for d in seed_docs("3.3.3_authorino.yaml") if d.get("kind") == "ServiceMeshMember")
+    smm = next(d for d in seed_docs("3.3.3_authorino.yaml.txt") if d.get("kind") == "ServiceMeshMember")
     create(k8s, smm)
     create(k8s, seed[("Authorino", "authorino", "object")])
     ns = "redhat-ods-applications-auth-provider"
@@ -342,7 +342,7 @@ def test_mesh_uses_authorino(k8s, seed):
 
 
 def test_kserve_authorization(k8s):
-    for d in seed_docs("3.3.3_authorino.yaml"):
+    for d in seed_docs("3.3.3_authorino.yaml.txt"):
         if d.get("kind") in ("AuthorizationPolicy", "EnvoyFilter"):
             d = dict(d, metadata=dict(d["metadata"], namespace="istio-system"))
             create(k8s, d)
