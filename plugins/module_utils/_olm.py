@@ -32,6 +32,8 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter
     Outcome,
     Waiter,
     established,
+    find_condition,
+    get_path,
     object_evaluator,
 )
 
@@ -62,21 +64,12 @@ class OlmConflict(ModelServingError):
 
 
 def _get(obj, path, default=None):
-    cur = obj
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return default
-        cur = cur.get(part)
-        if cur is None:
-            return default
-    return cur
+    """Like get_path, but a null value also yields ``default``."""
+    value = get_path(obj, path)
+    return default if value is None else value
 
 
-def _cond(obj, ctype):
-    for c in _get(obj, "status.conditions", []) or []:
-        if c.get("type") == ctype:
-            return c
-    return None
+_cond = find_condition
 
 
 def _name(obj):

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ApiError, ResourceNotFound
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import find_condition, get_path
 
 # (key, candidate api versions, kind, namespaced). The first served version wins.
 KINDS = {
@@ -89,21 +90,12 @@ def gather(client):
 
 
 def _get(obj, path, default=None):
-    cur = obj
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return default
-        cur = cur.get(part)
-        if cur is None:
-            return default
-    return cur
+    """Like get_path, but a null value also yields ``default``."""
+    value = get_path(obj, path)
+    return default if value is None else value
 
 
-def _condition(obj, ctype):
-    for c in _get(obj, "status.conditions", []) or []:
-        if c.get("type") == ctype:
-            return c
-    return None
+_condition = find_condition
 
 
 def _ref(obj):
