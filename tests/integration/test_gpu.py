@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from k8s_util import wait_for
 from role_runner import install_operators, run_role
 from testbed.pytest_plugin import dynamic_client
 from testbed.sim.faults import set_fault
@@ -21,6 +22,7 @@ SUB = ("operators.coreos.com/v1alpha1", "Subscription")
 NFD = ("nfd.openshift.io/v1", "NodeFeatureDiscovery")
 CP = ("nvidia.com/v1", "ClusterPolicy")
 AP = ("dashboard.opendatahub.io/v1", "AcceleratorProfile")
+DSCI = ("dscinitialization.opendatahub.io/v1", "DSCInitialization")
 NFD_LABEL = "feature.node.kubernetes.io/pci-10de.present"
 
 
@@ -52,6 +54,10 @@ def test_gpu_nodes_converge_and_report_the_count(fresh_testbed):
     k8s = dynamic_client(kc)
     # The dashboard API (AcceleratorProfile) comes with the OpenShift AI operator.
     install_operators(kc, ["rhods-operator"])
+    # The operator goes on creating default-dsci and its namespaces after its CSV succeeded; the
+    # "nothing written" snapshot starts once that first reconcile has reported a phase.
+    wait_for(lambda: [d for d in _list(k8s, DSCI) if (d.get("status") or {}).get("phase")],
+             timeout=300, what="default-dsci reconciled by the OpenShift AI operator")
 
     before = _snapshot(k8s)
     dry = run_role("gpu", kc, check=True, fact_name="gpu_report")
