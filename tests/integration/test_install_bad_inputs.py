@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from helpers import ansible_playbook, run_module
 from install_support import MANUAL, PLAYBOOK, failure_text, snapshot
+from k8s_util import wait_for
 from testbed.pytest_plugin import dynamic_client
 
 
@@ -89,6 +90,19 @@ def test_bad_variables_fail_before_any_write(fresh_testbed, tmp_path):
         namespace="istio-system",
         body={"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
               "metadata": {"name": "basic", "namespace": "istio-system"}, "spec": {}})
+
+    # The simulated operators react to these writes on their own (Services of the control plane,
+    # OLM's copy of the CSV in the new namespace); the snapshot starts once they have settled.
+    def settled():
+        smcp = k8s.resources.get(api_version="maistra.io/v2", kind="ServiceMeshControlPlane").get(
+            name="basic", namespace="istio-system").to_dict()
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (smcp.get("status") or {}).get("conditions") or [])
+        csvs = k8s.resources.get(api_version="operators.coreos.com/v1alpha1", kind="ClusterServiceVersion").get(
+            namespace="istio-system").to_dict().get("items") or []
+        return ready and any((c.get("status") or {}).get("reason") == "Copied" for c in csvs)
+
+    wait_for(settled, timeout=600, interval=0.5, what="SMCP basic Ready and the CSV copied into istio-system")
     before = snapshot(k8s)
     run = ansible_playbook(PLAYBOOK, kubeconfig, MANUAL, timeout=900)
     text = failure_text(run)
