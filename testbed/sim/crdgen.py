@@ -97,6 +97,19 @@ SMCP_SPEC = obj({
     "proxy": FREE,
 })
 
+# OdhDashboardConfig spec.dashboardConfig switches typed as booleans (others are kept as given).
+DASHBOARD_FLAGS = (
+    "enablement", "disableInfo", "disableSupport", "disableClusterManager", "disableTracking",
+    "disableBYONImageStream", "disableISVBadges", "disableAppLauncher", "disableUserManagement",
+    "disableHome", "disableProjects", "disableModelServing", "disableProjectSharing",
+    "disableCustomServingRuntimes", "disablePipelines", "disableKServe", "disableKServeAuth",
+    "disableKServeMetrics", "disableKServeRaw", "disableModelMesh", "disableAcceleratorProfiles",
+    "disableHardwareProfiles", "disableDistributedWorkloads", "disableModelRegistry",
+    "disableModelRegistrySecureDB", "disableServingRuntimeParams", "disableNIMModelServing",
+    "disableStorageClasses", "disableTrustyBiasMetrics", "disablePerformanceMetrics",
+    "disableConnectionTypes", "disableModelCatalog", "enableKServeTimeoutAlternate",
+)
+
 SPECS = {
     # --- Service Mesh -----------------------------------------------------------------------
     "servicemeshoperator": [
@@ -186,6 +199,18 @@ SPECS = {
             printer=[AGE, ("Phase", "string", ".status.phase")]),
         crd("features.opendatahub.io", "FeatureTracker", "featuretrackers", ["v1"], scope="Cluster",
             printer=[("Phase", "string", ".status.phase")]),
+        crd("opendatahub.io", "OdhDashboardConfig", "odhdashboardconfigs", ["v1alpha"],
+            spec=obj({
+                "dashboardConfig": obj({k: B for k in DASHBOARD_FLAGS}),
+                "modelServerSizes": arr(obj({"name": S, "resources": obj({
+                    "requests": obj({"cpu": S, "memory": S}),
+                    "limits": obj({"cpu": S, "memory": S})})}, required=["name", "resources"])),
+                "templateOrder": STRLIST,
+                "templateDisablement": STRLIST,
+                "notebookController": FREE,
+                "notebookSizes": arr(FREE),
+                "groupsConfig": FREE,
+            })),
         crd("dashboard.opendatahub.io", "AcceleratorProfile", "acceleratorprofiles", ["v1", "v1alpha"],
             spec=obj({"displayName": S, "enabled": B, "identifier": S, "description": S, "tolerations": arr(FREE)},
                      required=["displayName", "enabled", "identifier"])),
