@@ -30,6 +30,9 @@ FATAL_WAITING_REASONS = (
     "RunContainerError",
 )
 FATAL_REASONS = FATAL_WAITING_REASONS + ("OOMKilled", "Unschedulable")
+# Waiting reasons about the image itself: the diagnosis names the image the pod spec asks for,
+# whatever the container runtime's wording (CRI-O's ErrImagePull message splits tag and repository).
+IMAGE_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 
 
 class PodProblem(object):
@@ -65,12 +68,24 @@ def _statuses(pod):
     return list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
 
 
+def container_images(pod):
+    """Container name -> image, from the pod spec (init containers included)."""
+    spec = pod.get("spec") or {}
+    images = {}
+    for container in list(spec.get("initContainers") or []) + list(spec.get("containers") or []):
+        if container.get("name"):
+            images[container["name"]] = container.get("image") or ""
+    return images
+
+
 def diagnose(pod):
     """Fatal problems of a pod: containers waiting in CrashLoopBackOff, ImagePullBackOff,
     ErrImagePull, CreateContainerConfigError...; containers OOMKilled and not ready; the pod
-    Unschedulable. Returns a list of PodProblem (empty when nothing fatal is visible)."""
+    Unschedulable. Returns a list of PodProblem (empty when nothing fatal is visible).
+    An image problem's message starts with the image the pod spec asks for."""
     name = pod_name(pod)
     namespace = _meta(pod).get("namespace")
+    images = container_images(pod)
     problems = []
     for cs in _statuses(pod):
         state = cs.get("state") or {}
@@ -81,6 +96,10 @@ def diagnose(pod):
             message = waiting.get("message") or ""
             if waiting["reason"] == "CrashLoopBackOff" and last:
                 message = _join(message, "last exit code %s%s" % (last.get("exitCode"), _reason_suffix(last)))
+            elif waiting["reason"] in IMAGE_REASONS:
+                image = images.get(cs.get("name")) or cs.get("image")
+                if image:
+                    message = _join("image %s" % image, message)
             problems.append(PodProblem(name, cs.get("name"), waiting["reason"], message, namespace))
         elif not cs.get("ready") and "OOMKilled" in (terminated.get("reason"), last.get("reason")):
             problems.append(
@@ -138,6 +157,7 @@ def _container_state(cs):
 def summary(pod):
     """Per-pod summary returned by pods_verify."""
     status = pod.get("status") or {}
+    images = container_images(pod)
     containers = []
     for cs in status.get("containerStatuses") or []:
         state, reason = _container_state(cs)
@@ -148,6 +168,7 @@ def summary(pod):
                 "state": state,
                 "reason": reason,
                 "restarts": cs.get("restartCount", 0),
+                "image": images.get(cs.get("name")) or cs.get("image"),
             }
         )
     return {

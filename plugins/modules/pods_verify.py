@@ -138,7 +138,7 @@ pods:
       type: str
       returned: always
     containers:
-      description: Per container, C(name), C(ready), C(state) (running, waiting, terminated), C(reason) and C(restarts).
+      description: Per container, C(name), C(ready), C(state) (running, waiting, terminated), C(reason), C(restarts) and C(image) (from the pod spec).
       type: list
       elements: dict
       returned: always

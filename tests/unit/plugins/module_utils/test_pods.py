@@ -26,7 +26,7 @@ def pod(name="authorino-1", labels=None, containers=("authorino", "istio-proxy")
     conds = [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True" if ready else "False"}]
     return {
         "metadata": meta,
-        "spec": {"containers": [{"name": c} for c in containers], "nodeName": "worker-0"},
+        "spec": {"containers": [{"name": c, "image": "quay.io/example/%s:1.0" % c} for c in containers], "nodeName": "worker-0"},
         "status": {"phase": phase, "conditions": conditions if conditions is not None else conds, "containerStatuses": statuses},
     }
 
@@ -51,6 +51,28 @@ def test_fatal_waiting_reasons(reason):
     prob = problems[0]
     assert (prob.pod, prob.container, prob.reason) == ("authorino-1", "authorino", reason)
     assert "details here" in str(prob) and "authorino-1" in str(prob) and "container authorino" in str(prob)
+
+
+@pytest.mark.parametrize(
+    "reason, message",
+    [
+        # CRI-O names tag and repository apart while pulling, the kubelet names the reference in back-off
+        ("ErrImagePull", "rpc error: code = Unknown desc = reading manifest 1.0 in quay.io/example/app: unknown"),
+        ("ImagePullBackOff", 'Back-off pulling image "quay.io/example/app:1.0"'),
+        ("InvalidImageName", ""),
+    ],
+)
+def test_image_problems_name_the_image_of_the_pod_spec(reason, message):
+    p = pod(ready=False, statuses=[waiting("authorino", reason, message), OK], phase="Pending")
+    prob = diagnose(p)[0]
+    assert prob.message.startswith("image quay.io/example/authorino:1.0")
+    assert message in prob.message
+
+
+def test_image_of_an_init_container():
+    p = pod(ready=False, statuses=[waiting("init", "ErrImagePull", "manifest unknown"), OK], phase="Pending")
+    p["spec"]["initContainers"] = [{"name": "init", "image": "registry.example/init@sha256:abc"}]
+    assert diagnose(p)[0].message == "image registry.example/init@sha256:abc; manifest unknown"
 
 
 def test_crashloop_mentions_last_exit():
@@ -97,7 +119,8 @@ def test_is_ready():
 def test_summary():
     s = summary(pod(ready=False, statuses=[waiting("authorino", "CrashLoopBackOff"), OK]))
     assert s["name"] == "authorino-1" and s["ready"] is False and s["node"] == "worker-0"
-    assert s["containers"][0] == {"name": "authorino", "ready": False, "state": "waiting", "reason": "CrashLoopBackOff", "restarts": 3}
+    assert s["containers"][0] == {"name": "authorino", "ready": False, "state": "waiting", "reason": "CrashLoopBackOff", "restarts": 3,
+                              "image": "quay.io/example/authorino:1.0"}
     assert s["problems"][0]["reason"] == "CrashLoopBackOff"
 
 
