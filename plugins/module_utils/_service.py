@@ -43,6 +43,8 @@ CONFLICT_RETRIES = 5
 # Metadata the API server changes on every write; never a reason to report "changed".
 VOLATILE_METADATA = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
 _REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+# Key field of a list of scalars merged as a set (``list_merge_keys: {"spec.names": "."}``).
+SCALAR_KEY = "."
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -86,8 +88,11 @@ def keyed_merge(base, patch, list_merge_keys=None, remove_entries=None):
     - a list at a path of ``list_merge_keys`` (dotted path -> key field) is merged entry by entry:
       an entry whose key matches an existing entry is merged into it, other entries are appended,
       existing entries the patch does not mention are kept in place;
+    - a list whose key field is ``SCALAR_KEY`` (``"."``) holds scalars (e.g. a list of names) and
+      is merged as a set: values of the patch that are missing are appended, the others stay;
     - any other list is replaced;
-    - ``remove_entries`` (dotted path -> key values) then drops entries of keyed lists.
+    - ``remove_entries`` (dotted path -> key values) then drops entries of keyed lists (for a
+      ``"."`` list: the values themselves).
     """
     keys = _norm_paths(list_merge_keys, "list_merge_keys")
     removals = _norm_paths(remove_entries, "remove_entries")
@@ -119,6 +124,15 @@ def _merge(base, patch, path, keys):
 def _merge_keyed_list(base, patch, path, keys):
     key = keys[path]
     out = list(base)
+    if key == SCALAR_KEY:
+        for item in patch:
+            if isinstance(item, (dict, list)) or item is None:
+                raise InvalidInput(
+                    "every entry of %s must be a scalar (its key field is %r): %r" % (".".join(path), key, item)
+                )
+            if item not in out:
+                out.append(item)
+        return out
     for item in patch:
         if not isinstance(item, dict) or item.get(key) is None:
             raise InvalidInput(
@@ -142,6 +156,9 @@ def _remove(obj, path, key, values):
     if not isinstance(cur, dict) or not isinstance(cur.get(path[-1]), list):
         return
     wanted = set(str(v) for v in values)
+    if key == SCALAR_KEY:
+        cur[path[-1]] = [e for e in cur[path[-1]] if isinstance(e, (dict, list)) or str(e) not in wanted]
+        return
     cur[path[-1]] = [e for e in cur[path[-1]] if not (isinstance(e, dict) and str(e.get(key)) in wanted)]
 
 

@@ -80,12 +80,15 @@ options:
       - An entry of the patch whose key matches a live entry is merged into it; other entries are
         appended; live entries the patch does not mention are kept in place.
       - Escape a dot that belongs to a key with a backslash.
+      - The key field C(.) means a list of scalars (for example names) merged as a set, values
+        of the patch that are missing are appended and the others are kept.
     type: dict
     default: {}
   remove_entries:
     description:
       - Entries to remove from keyed lists. Maps a dotted path that is also in O(list_merge_keys)
-        to the key values of the entries to remove. Removing an absent entry changes nothing.
+        to the key values of the entries to remove (for a C(.) list, the values themselves).
+        Removing an absent entry changes nothing.
     type: dict
     default: {}
   create:
@@ -133,6 +136,22 @@ EXAMPLES = r"""
     remove_entries:
       spec.techPreview.meshConfig.extensionProviders:
         - old-provider
+
+- name: Hide one dashboard runtime template, show another, keep the other entries
+  openshift_ai.model_serving.resource_patch:
+    api_version: opendatahub.io/v1alpha
+    kind: OdhDashboardConfig
+    name: odh-dashboard-config
+    namespace: redhat-ods-applications
+    list_merge_keys:
+      spec.templateDisablement: "."
+    patch:
+      spec:
+        templateDisablement:
+          - ovms
+    remove_entries:
+      spec.templateDisablement:
+        - vllm-cuda-runtime
 
 - name: Set a ConfigMap key, creating the ConfigMap when absent
   openshift_ai.model_serving.resource_patch:
