@@ -39,6 +39,11 @@ NFD_NVIDIA_LABELS = (
 )
 GPU_RESOURCE = "nvidia.com/gpu"
 ROSA_TAGS = {"red-hat-clustertype": "rosa"}
+# KServe deployment modes (platforms): Serverless = Service Mesh + Knative Serving; RawDeployment =
+# the standard platform, plain Deployments, no mesh (serving-api.md §5.1).
+SERVERLESS = "Serverless"
+RAW = "RawDeployment"
+DEPLOYMENT_MODES = (SERVERLESS, RAW)
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,6 +234,7 @@ def dsc_facts(items):
             "management_state": kserve.get("managementState"),
             "serving_management_state": _get(kserve, "serving.managementState"),
             "default_deployment_mode": kserve.get("defaultDeploymentMode"),
+            "raw_deployment_service_config": kserve.get("rawDeploymentServiceConfig"),
             "certificate_type": _get(kserve, "serving.ingressGateway.certificate.type"),
             "certificate_secret": _get(kserve, "serving.ingressGateway.certificate.secretName"),
         },
@@ -267,15 +273,29 @@ def gpu_nodes(nodes):
     return sorted(out, key=lambda n: n["name"])
 
 
-def install_path(smcps, knative_servings, dsci, dsc, served):
+def install_path(smcps, knative_servings, dsci, dsc, served, mode=SERVERLESS):
     """Decide automated|manual with reasons (seed 000 §3.1.2, §3.2; operator-api.md §6.7).
 
     The RHOAI operator refuses to install KServe's dependencies when a ServiceMeshControlPlane
     or a KnativeServing exists that it did not create itself. The ones it created carry an
     ownerReference to one of its FeatureTrackers and do not block. A cluster already configured
-    for the manual path (DSCI serviceMesh or DSC kserve.serving Unmanaged) stays manual."""
+    for the manual path (DSCI serviceMesh or DSC kserve.serving Unmanaged) stays manual.
+
+    For ``mode`` RawDeployment the operator installs no dependency at all (with kserve.serving
+    Removed it skips every mesh and Serverless precondition), so an existing control plane or
+    KnativeServing does not matter: it is left alone."""
     manual, automated = [], []
-    for kind, items, key in (("ServiceMeshControlPlane", smcps, "smcp"), ("KnativeServing", knative_servings, "knative_serving")):
+    if mode == RAW:
+        automated.append(
+            "RawDeployment needs no Service Mesh and no Knative Serving: with kserve.serving Removed the "
+            "operator skips their preconditions%s"
+            % ("; the existing %s %s are left alone" % (
+                "/".join(k for k, items in (("ServiceMeshControlPlane", smcps), ("KnativeServing", knative_servings)) if items),
+                ", ".join("%s/%s" % (o["namespace"], o["name"]) for o in list(smcps) + list(knative_servings)))
+               if (smcps or knative_servings) else "")
+        )
+    checked = () if mode == RAW else (("ServiceMeshControlPlane", smcps, "smcp"), ("KnativeServing", knative_servings, "knative_serving"))
+    for kind, items, key in checked:
         foreign = [o for o in items if not o["created_by_operator"]]
         own = [o for o in items if o["created_by_operator"]]
         for o in foreign:
@@ -292,7 +312,7 @@ def install_path(smcps, knative_servings, dsci, dsc, served):
             automated.append(
                 "no %s exists%s" % (kind, "" if served.get(key) else " (the kind is not served: its operator is not installed)")
             )
-    if len(knative_servings) > 1:
+    if len(knative_servings) > 1 and mode != RAW:
         manual.append("%d KnativeServing resources exist, which the OpenShift AI operator treats as unsupported" % len(knative_servings))
     if dsci and dsci["service_mesh"]["management_state"] == "Unmanaged":
         manual.append("DSCInitialization %s has serviceMesh.managementState Unmanaged: the cluster is set up for the manual path" % dsci["name"])
@@ -303,7 +323,101 @@ def install_path(smcps, knative_servings, dsci, dsc, served):
     return "automated", automated
 
 
-def analyze(raw):
+def _dsc_kserve_mode(dsc):
+    """The deployment mode a DataScienceCluster asks of the operator, as the operator reads it.
+
+    Returns (mode, serving_state) for a kserve component that is Managed, else (None, None).
+    An empty defaultDeploymentMode means Serverless when serving is Managed/Unmanaged and
+    RawDeployment when serving is Removed (serving-api.md §5.1); an absent serving state is the
+    CRD default, Managed."""
+    kserve = (dsc or {}).get("kserve") or {}
+    if kserve.get("management_state") != "Managed":
+        return None, None
+    serving = kserve.get("serving_management_state") or "Managed"
+    mode = kserve.get("default_deployment_mode") or (RAW if serving == "Removed" else SERVERLESS)
+    return mode, serving
+
+
+def deployment_mode(smcps, knative_servings, dsci, dsc, served, requested=None):
+    """Which KServe deployment mode (platform) the cluster runs, and which request it refuses.
+
+    This is the one place that decides the deployment mode; the playbook and the roles only read
+    the result. A request for one mode on a cluster that runs the other is refused with the
+    reasons, before anything is written, because switching would leave a half-state: the
+    operator-managed mesh and Knative Serving of a Serverless install do not go away when the DSC
+    says RawDeployment, and a raw install does not become Serverless by flipping the DSCI.
+
+    - Serverless runs when the OpenShift AI operator manages a ServiceMeshControlPlane or a
+      KnativeServing (ownerReference to its FeatureTracker), or when the DSC has kserve Managed
+      with serving Managed/Unmanaged (the automated and the manual Serverless install).
+    - RawDeployment runs when the DSC has kserve Managed, serving Removed and the deployment mode
+      RawDeployment (explicit, or empty, which the operator reads as RawDeployment).
+
+    A control plane or KnativeServing the operator did not create (someone else's) is not a
+    Serverless install of KServe and refuses nothing here. ``requested`` (Serverless,
+    RawDeployment or None) only selects ``allowed``/``refusals``; ``refusals_by_mode`` has both."""
+    serverless, raw = [], []
+    for kind, items in (("ServiceMeshControlPlane", smcps), ("KnativeServing", knative_servings)):
+        for o in items:
+            if o["created_by_operator"]:
+                serverless.append(
+                    "%s %s/%s is managed by the OpenShift AI operator (FeatureTracker %s)"
+                    % (kind, o["namespace"], o["name"], o["owner"])
+                )
+    mode, serving = _dsc_kserve_mode(dsc)
+    dsc_name = (dsc or {}).get("name")
+    set_mode = ((dsc or {}).get("kserve") or {}).get("default_deployment_mode")
+    mode_text = "defaultDeploymentMode %s" % set_mode if set_mode else "no defaultDeploymentMode (%s)" % mode
+    if serving in ("Managed", "Unmanaged"):
+        serverless.append(
+            "DataScienceCluster %s has kserve Managed with serving.managementState %s and %s"
+            % (dsc_name, serving, mode_text)
+        )
+    elif serving == "Removed" and mode == RAW:
+        mesh = ((dsci or {}).get("service_mesh") or {}).get("management_state")
+        raw.append(
+            "DataScienceCluster %s has kserve Managed with serving.managementState Removed and %s%s"
+            % (dsc_name, mode_text,
+               " (DSCInitialization %s serviceMesh.managementState %s)" % (dsci["name"], mesh) if dsci and mesh else "")
+        )
+    if serverless and raw:
+        current = "mixed"
+    elif serverless:
+        current = SERVERLESS
+    elif raw:
+        current = RAW
+    else:
+        current = None
+    refusals = {
+        RAW: [
+            "RawDeployment was requested but this cluster runs KServe in the Serverless mode: %s. Installing "
+            "RawDeployment over it would leave the Service Mesh and Knative Serving of that install half-removed; "
+            "keep the Serverless mode, or remove the Serverless install first (DSC kserve.serving Removed, "
+            "DSCI serviceMesh Removed, then the control plane and the KnativeServing)."
+            % "; ".join(serverless)
+        ] if serverless else [],
+        SERVERLESS: [
+            "Serverless was requested but this cluster runs KServe in the RawDeployment mode (the standard "
+            "platform, without Service Mesh and Serverless): %s. Switching it to Serverless would bring in a mesh "
+            "and Knative Serving under models deployed raw; keep the RawDeployment mode."
+            % "; ".join(raw)
+        ] if raw else [],
+    }
+    return {
+        "current": current,
+        "current_reasons": serverless + raw,
+        "requested": requested,
+        "allowed": (not refusals[requested]) if requested in refusals else None,
+        "refusals": refusals[requested] if requested in refusals else [],
+        "refusals_by_mode": refusals,
+        "install_path_by_mode": dict(
+            (m, dict(zip(("path", "reasons"), install_path(smcps, knative_servings, dsci, dsc, served, m))))
+            for m in DEPLOYMENT_MODES
+        ),
+    }
+
+
+def analyze(raw, requested_mode=None):
     served = raw.get("served", {})
     ingress = (raw.get("ingress") or [None])[0]
     ptype, is_rosa, signals = detect_platform((raw.get("infrastructure") or [None])[0])
@@ -311,7 +425,9 @@ def analyze(raw):
     kss = sorted((_stack_object(o) for o in raw.get("knative_serving", [])), key=lambda o: (o["namespace"] or "", o["name"]))
     dsci = dsci_facts(raw.get("dsci", []))
     dsc = dsc_facts(raw.get("dsc", []))
-    path, reasons = install_path(smcps, kss, dsci, dsc, served)
+    modes = deployment_mode(smcps, kss, dsci, dsc, served, requested_mode)
+    chosen = modes["install_path_by_mode"][requested_mode or SERVERLESS]
+    path, reasons = chosen["path"], chosen["reasons"]
     return {
         "ingress_domain": _get(ingress, "spec.domain") if ingress else None,
         "platform_type": ptype,
@@ -326,10 +442,11 @@ def analyze(raw):
         "gpu_nodes": gpu_nodes(raw.get("node", [])),
         "install_path": path,
         "install_path_reasons": reasons,
+        "deployment_mode": modes,
         "served_kinds": dict((k, bool(v)) for k, v in served.items()),
         "unreadable_kinds": sorted(raw.get("forbidden") or []),
     }
 
 
-def platform_facts(client):
-    return analyze(gather(client))
+def platform_facts(client, requested_mode=None):
+    return analyze(gather(client), requested_mode)

@@ -21,13 +21,28 @@ description:
     OpenShift AI operator created itself (those carry an ownerReference to one of its
     FeatureTrackers). Otherwise, or when the DSCInitialization or DataScienceCluster is already set
     to Unmanaged, V(manual). The reasons are returned with the decision.
+  - Decides which KServe deployment mode (platform) the cluster runs and whether a request for
+    O(deployment_mode) is refused (RV(platform.deployment_mode)). V(Serverless) runs when the
+    OpenShift AI operator manages a control plane or KnativeServing, or the DataScienceCluster has
+    kserve Managed with serving Managed or Unmanaged; V(RawDeployment) runs when it has kserve
+    Managed, serving Removed and the RawDeployment mode. A request for the other mode is refused:
+    switching would leave a half-state.
+  - For O(deployment_mode=RawDeployment) the install path ignores existing control planes and
+    KnativeServings: the operator needs neither (with serving Removed it skips their preconditions).
   - A kind that the cluster does not serve (its operator is not installed) counts as none present.
 author:
   - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
   - openshift_ai.model_serving.connection
   - ansible.builtin.action_common_attributes
-options: {}
+options:
+  deployment_mode:
+    description:
+      - The KServe deployment mode the caller is about to install. It selects RV(platform.install_path)
+        and RV(platform.deployment_mode.refusals). Unset means V(Serverless) for the install path and
+        no request for the refusals (both modes are in RV(platform.deployment_mode.refusals_by_mode)).
+    type: str
+    choices: [Serverless, RawDeployment]
 attributes:
   check_mode:
     support: full
@@ -56,6 +71,16 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: facts.platform.install_path == 'automated'
     fail_msg: "{{ facts.platform.install_path_reasons | join('; ') }}"
+
+- name: Read the cluster facts for a RawDeployment install
+  openshift_ai.model_serving.platform_info:
+    deployment_mode: RawDeployment
+  register: raw_facts
+
+- name: Refuse RawDeployment on a cluster that runs the Serverless mode
+  ansible.builtin.assert:
+    that: raw_facts.platform.deployment_mode.allowed
+    fail_msg: "{{ raw_facts.platform.deployment_mode.refusals | join('; ') }}"
 """
 
 RETURN = r"""
@@ -106,13 +131,40 @@ platform:
       type: list
       elements: dict
     install_path:
-      description: The KServe install path the cluster allows.
+      description: The KServe install path the cluster allows, for O(deployment_mode) (V(Serverless) when unset).
       type: str
       choices: [automated, manual]
     install_path_reasons:
       description: Why.
       type: list
       elements: str
+    deployment_mode:
+      description: The KServe deployment mode of the cluster and what a request for one would be refused for.
+      type: dict
+      contains:
+        current:
+          description: V(Serverless), V(RawDeployment), V(mixed) (signs of both) or null (KServe not installed).
+          type: str
+        current_reasons:
+          description: What shows the current mode.
+          type: list
+          elements: str
+        requested:
+          description: O(deployment_mode) as given.
+          type: str
+        allowed:
+          description: Whether the requested mode may be installed; null without O(deployment_mode).
+          type: bool
+        refusals:
+          description: Why the requested mode is refused (empty when allowed).
+          type: list
+          elements: str
+        refusals_by_mode:
+          description: The refusals for each mode, keyed V(Serverless) and V(RawDeployment).
+          type: dict
+        install_path_by_mode:
+          description: RV(platform.install_path) and its reasons for each mode (C(path), C(reasons)).
+          type: dict
     served_kinds:
       description: Which of the kinds read are served by the cluster.
       type: dict
@@ -128,13 +180,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import CONNECTION_ARG_SPEC, Client
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._platform import platform_facts
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._platform import DEPLOYMENT_MODES, platform_facts
 
 
 def main():
-    module = AnsibleModule(argument_spec=copy.deepcopy(CONNECTION_ARG_SPEC), supports_check_mode=True)
+    argument_spec = copy.deepcopy(CONNECTION_ARG_SPEC)
+    argument_spec.update(deployment_mode=dict(type="str", choices=list(DEPLOYMENT_MODES)))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
-        facts = platform_facts(Client(module.params))
+        facts = platform_facts(Client(module.params), module.params["deployment_mode"])
     except ModelServingError as e:
         module.fail_json(msg=e.msg, **e.details)
     if facts["unreadable_kinds"]:

@@ -88,7 +88,8 @@ def test_unmanaged_dsci_or_dsc_is_manual():
     facts = plat.analyze(_raw(dsc=[dsc]))
     assert facts["install_path"] == "manual"
     assert facts["dsc"]["kserve"] == {"management_state": "Managed", "serving_management_state": "Unmanaged",
-                                      "default_deployment_mode": None, "certificate_type": None, "certificate_secret": None}
+                                      "default_deployment_mode": None, "raw_deployment_service_config": None,
+                                      "certificate_type": None, "certificate_secret": None}
 
 
 def test_managed_dsci_keeps_automated():
