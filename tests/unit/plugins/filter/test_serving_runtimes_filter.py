@@ -48,7 +48,7 @@ def test_file_content_is_parsed_and_placeholders_stay_literal():
 
 
 @pytest.mark.parametrize("content,needle", [(None, "the file cannot be read"), ("", "the file cannot be read"), ("a: [", "not valid YAML"),
-                                            (RUNTIME_YAML + "---\n" + RUNTIME_YAML, "exactly one ServingRuntime document")])
+                                            (RUNTIME_YAML + "---\n" + RUNTIME_YAML, "must hold exactly one ServingRuntime document")])
 def test_bad_files_name_the_variable_and_the_file(content, needle):
     files = {} if content is None else {"/x/r.yaml": content}
     out = serving_runtimes_plan({"custom": [{"file": "/x/r.yaml"}], "files": files, "enabled": ["kserve-ovms"]}, CLUSTER)
