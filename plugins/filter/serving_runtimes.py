@@ -63,11 +63,12 @@ def _load_files(custom, files):
 
 
 def serving_runtimes_plan(inputs, cluster):
-    """See ``_runtimes.plan``; ``inputs.files`` maps a custom runtime file path to its content."""
-    if not isinstance(inputs, Mapping) or not isinstance(cluster, Mapping):
+    """See ``_runtimes.plan``; ``inputs.files`` maps a custom runtime file path to its content.
+    ``cluster`` None: only the checks that need no cluster."""
+    if not isinstance(inputs, Mapping) or not (cluster is None or isinstance(cluster, Mapping)):
         raise AnsibleFilterError("serving_runtimes_plan expects two dicts (inputs, cluster)")
     inputs = _plain(inputs)
-    cluster = _plain(cluster)
+    cluster = None if cluster is None else _plain(cluster)
     custom = _load_files(inputs.get("custom"), inputs.pop("files", None))
     load_errors = [e.pop("_error") for e in custom if isinstance(e, dict) and "_error" in e]
     inputs["custom"] = [e for e in custom if not (isinstance(e, dict) and e.get("runtime") is None and e.get("file"))]
@@ -77,6 +78,11 @@ def serving_runtimes_plan(inputs, cluster):
         result["templates"] = []
         result["dashboard"] = {}
     return wrap_var(result)
+
+
+def serving_runtimes_input_errors(inputs):
+    """Errors of the role variables that need no cluster (the ``validate`` entry point)."""
+    return list(serving_runtimes_plan(inputs, None)["errors"])
 
 
 def serving_runtimes_pending(requested, version, templates):
@@ -95,5 +101,6 @@ class FilterModule(object):
         return {
             "serving_runtimes_plan": serving_runtimes_plan,
             "serving_runtimes_pending": serving_runtimes_pending,
+            "serving_runtimes_input_errors": serving_runtimes_input_errors,
             "rhoai_version": rhoai_version,
         }

@@ -458,7 +458,7 @@ def _unique(seq):
     return out
 
 
-def plan(inputs, cluster):
+def plan(inputs, cluster=None):
     """Everything the role writes, or the reasons to write nothing.
 
     ``inputs``: the role variables without the prefix: ``namespace``, ``enabled``, ``disabled``,
@@ -470,7 +470,12 @@ def plan(inputs, cluster):
     Returns ``errors`` (each naming the variable), ``notes``, ``version``, ``templates`` (bodies
     to create or update), ``shipped`` (requested shipped runtimes: name, template), ``custom_names``
     (runtimes this role publishes), ``dashboard`` (see :func:`dashboard_patch`) and
-    ``expected_enabled`` / ``expected_disabled`` (for the verification)."""
+    ``expected_enabled`` / ``expected_disabled`` (for the verification).
+
+    Without ``cluster`` only the checks that need no cluster run (the ``validate`` entry point):
+    runtime definitions, names, protocols, list shapes and conflicts."""
+    offline = cluster is None
+    cluster = cluster or {}
     version = parse_version(cluster.get("version"))
     namespace = inputs.get("namespace") or "redhat-ods-applications"
     live = classify_templates(cluster.get("templates"))
@@ -490,6 +495,8 @@ def plan(inputs, cluster):
         if problem:
             errors.append("%s: %s" % (where, problem))
             return None
+        if offline:
+            return list(values)
         out = []
         for value in values:
             if "/" in value:
@@ -545,7 +552,13 @@ def plan(inputs, cluster):
         if not isinstance(name, str) or not _DNS_NAME.match(name) or len(name) > MAX_NAME:
             errors.append("%s: name must be a lower-case DNS name of at most %d characters" % (where, MAX_NAME))
             continue
-        resolved, template_name, note, error = resolve_shipped(source, version, live["shipped"])
+        if not isinstance(source, str) or not source:
+            errors.append("%s: source must be the name of a shipped runtime" % where)
+            continue
+        if offline:
+            resolved, template_name, note, error = source, None, None, None
+        else:
+            resolved, template_name, note, error = resolve_shipped(source, version, live["shipped"])
         if error:
             errors.append("%s: source: %s" % (where, error))
             continue
@@ -567,6 +580,10 @@ def plan(inputs, cluster):
                 errors.append("%s: chat_template applies to the vLLM runtimes, not %s" % (where, resolved))
                 continue
             args = args + ["--chat-template=%s" % entry["chat_template"]]
+        if offline:
+            accelerators(entry.get("recommended_accelerators"), where)
+            published.append((name, where))
+            continue
         template = templates_by_name.get(template_name)
         if template is None:
             errors.append("%s: the Template %s of %s is not on the cluster" % (where, template_name, resolved))
@@ -613,7 +630,7 @@ def plan(inputs, cluster):
     shipped = []
     enabled, disabled = [], []
     for name in enabled_in:
-        if name in known_custom:
+        if name in known_custom or offline:
             enabled.append(name)
             continue
         resolved, template, note, error = resolve_shipped(name, version, live["shipped"])
@@ -625,7 +642,7 @@ def plan(inputs, cluster):
         enabled.append(resolved)
         shipped.append({"name": resolved, "template": template})
     for name in disabled_in:
-        if name in known_custom:
+        if name in known_custom or offline:
             disabled.append(name)
             continue
         resolved, _template, note, error = resolve_shipped(name, version, live["shipped"])

@@ -35,7 +35,8 @@ CLUSTER = {"version": "2.19.1", "templates": [], "accelerator_profiles": []}
 
 
 def test_registered():
-    assert set(FilterModule().filters()) == {"serving_runtimes_plan", "serving_runtimes_pending", "rhoai_version"}
+    assert set(FilterModule().filters()) == {"serving_runtimes_plan", "serving_runtimes_pending", "rhoai_version",
+                                         "serving_runtimes_input_errors"}
 
 
 def test_file_content_is_parsed_and_placeholders_stay_literal():
@@ -74,3 +75,22 @@ def test_pending_and_version():
     assert rhoai_version([{"name": "rhods-operator.v2.16.2", "package": "rhods-operator", "version": "2.16.2",
                            "phase": "Succeeded"}]) == "2.16.2"
     assert rhoai_version(None) is None
+
+
+def test_input_errors_without_a_cluster():
+    from ansible_collections.openshift_ai.model_serving.plugins.filter.serving_runtimes import serving_runtimes_input_errors
+
+    good = {"enabled": ["tgis-grpc-runtime"], "tuned": [{"name": "t", "source": "caikit-tgis-runtime",
+                                                         "tgis_out_of_memory": True,
+                                                         "recommended_accelerators": ["nvidia-gpu"]}],
+            "custom": [{"file": "/x/r.yaml"}], "files": {"/x/r.yaml": RUNTIME_YAML}}
+    assert serving_runtimes_input_errors(good) == []
+    bad = {"custom": [{"file": "/x/r.yaml"}, {"runtime": {"kind": "Deployment"}}],
+           "tuned": [{"name": "t", "source": "kserve-ovms", "chat_template": "/x"}, {"name": "u"}],
+           "files": {"/x/r.yaml": RUNTIME_YAML.replace("mlserver:1.3.2", "mlserver")}}
+    errors = serving_runtimes_input_errors(bad)
+    text = " | ".join(errors)
+    assert "serving_runtimes_custom[0] (file /x/r.yaml): spec.containers[0] (kserve-container): image" in text
+    assert "serving_runtimes_custom[1]: kind must be ServingRuntime" in text
+    assert "serving_runtimes_tuned[0] (t): chat_template applies to the vLLM runtimes" in text
+    assert "serving_runtimes_tuned[1] (u): source must be" in text
