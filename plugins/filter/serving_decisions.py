@@ -57,7 +57,13 @@ def automated_path_refusals(cluster, options=None):
       - ``dsci`` / ``dsc``: the existing DSCInitialization / DataScienceCluster object or None;
       - ``certificate_secret``: the Provided certificate secret object or None.
     ``options`` are the role inputs: ``control_plane_name``, ``control_plane_namespace``,
-    ``serving_name``, ``certificate_type``, ``certificate_secret_name``.
+    ``serving_name``, ``certificate_type``, ``certificate_secret_name``, ``deployment_mode``
+    (``Serverless``, the default, or ``RawDeployment``).
+
+    The deployment-mode decision (a RawDeployment request on a Serverless cluster and the reverse)
+    is platform_info's (``platform.deployment_mode.refusals_by_mode``); it is only passed on here.
+    With RawDeployment the checks about the control plane, Knative Serving and the certificate do
+    not apply: the operator creates none of them.
 
     Every reason explains what was found and what to do instead; the role fails with all of them
     before writing anything, so a refused cluster is never half-migrated.
@@ -74,9 +80,12 @@ def automated_path_refusals(cluster, options=None):
     cp_ns = options.get("control_plane_namespace", "istio-system")
     serving_name = options.get("serving_name", "knative-serving")
 
-    path = platform.get("install_path")
+    mode = options.get("deployment_mode") or "Serverless"
+    raw = mode == "RawDeployment"
+    by_mode = _get(platform, "deployment_mode.install_path_by_mode." + mode) or {}
+    path = by_mode.get("path") or platform.get("install_path")
     if path and path != "automated":
-        found = platform.get("install_path_reasons") or []
+        found = (by_mode.get("reasons") if by_mode else platform.get("install_path_reasons")) or []
         if not _is_list(found):
             found = [found]
         detail = "; ".join(to_text(r) for r in found) or "no reason given"
@@ -85,6 +94,12 @@ def automated_path_refusals(cluster, options=None):
             "operator refuses to integrate an existing ServiceMeshControlPlane or KnativeServing (seed 000 "
             "§3.1.2); use the manual path (model_serving_install_path: manual)." % (path, detail)
         )
+
+    mode_refusals = _get(platform, "deployment_mode.refusals_by_mode." + mode) or []
+    reasons.extend(to_text(r) for r in (mode_refusals if _is_list(mode_refusals) else [mode_refusals]))
+    if raw:
+        # A manual install (Unmanaged) already makes the install path manual or the mode refused.
+        return reasons
 
     # A cluster installed the manual way: the operator was told to keep its hands off the mesh or Knative.
     mesh_state = _get(dsci, "spec.serviceMesh.managementState")

@@ -163,6 +163,19 @@ def test_automated_path_from_a_fresh_cluster(fresh_testbed):
         assert _get(k8s, DSC, "default-dsc")["spec"]["components"]["kserve"]["serving"]["managementState"] == "Managed"
         assert [s["metadata"]["name"] for s in _list(k8s, SMCP)] == ["data-science-smcp"]
 
+        # Installed in the Serverless mode, asked for RawDeployment (issue 11): refused before any write,
+        # by the playbook and by the role run alone.
+        before = _snapshot(k8s, namespaces=False)
+        raw = ansible_playbook(install, kc, {"model_serving_deployment_mode": "RawDeployment"}, timeout=900,
+                               args=("-i", "localhost,"))
+        assert raw.rc != 0, raw.stats
+        raw_text = " ".join(str(r.get("msg", "")) for _, r in raw.task_results() if r.get("failed"))
+        assert "model_serving_deployment_mode RawDeployment was refused" in raw_text, raw_text
+        assert "istio-system/data-science-smcp is managed by the OpenShift AI operator" in raw_text, raw_text
+        role_raw = run_role("kserve_automated", kc, {"kserve_automated_deployment_mode": "RawDeployment"})
+        _assert_refused(role_raw, "runs KServe in the Serverless mode")
+        assert _snapshot(k8s, namespaces=False) == before
+
 
 def test_rosa_gets_third_party_identity_and_authorino(fresh_testbed):
     tb = fresh_testbed(gpu_nodes=0, platform="ROSA")

@@ -195,3 +195,41 @@ def test_filter_module_exports():
     assert set(FilterModule().filters()) == {
         "automated_path_refusals", "third_party_identity_wanted", "gpu_node_report", "pod_failure_lines"
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# RawDeployment (the decision itself is platform_info's; the filter passes it on)
+# ----------------------------------------------------------------------------------------------
+
+RAW_OPTS = dict(OPTS, deployment_mode="RawDeployment", certificate_type="Provided")
+
+
+def _platform(serverless_path="manual", raw_refusals=None, serverless_refusals=None):
+    return {
+        "install_path": serverless_path,
+        "install_path_reasons": ["ServiceMeshControlPlane istio-system/minimal exists"],
+        "deployment_mode": {
+            "refusals_by_mode": {"RawDeployment": raw_refusals or [], "Serverless": serverless_refusals or []},
+            "install_path_by_mode": {
+                "Serverless": {"path": serverless_path, "reasons": ["ServiceMeshControlPlane istio-system/minimal exists"]},
+                "RawDeployment": {"path": "automated", "reasons": ["RawDeployment needs no Service Mesh"]},
+            },
+        },
+    }
+
+
+def test_raw_ignores_foreign_mesh_renames_and_certificate():
+    cluster = {"platform": _platform(), "dsci": dsci(name="other-smcp"), "dsc": dsc(name="my-serving")}
+    assert automated_path_refusals(cluster, RAW_OPTS) == []
+    # The same cluster refuses Serverless (the install path of that mode is manual).
+    assert automated_path_refusals(cluster, OPTS)
+
+
+def test_raw_passes_on_the_mode_refusal_of_platform_info():
+    cluster = {"platform": _platform(raw_refusals=["RawDeployment was requested but this cluster runs Serverless"])}
+    assert automated_path_refusals(cluster, RAW_OPTS) == ["RawDeployment was requested but this cluster runs Serverless"]
+
+
+def test_serverless_passes_on_the_mode_refusal_of_platform_info():
+    cluster = {"platform": _platform(serverless_path="automated", serverless_refusals=["runs RawDeployment"])}
+    assert automated_path_refusals(cluster, OPTS) == ["runs RawDeployment"]
