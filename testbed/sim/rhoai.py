@@ -432,9 +432,10 @@ class DSCController(Controller):
         else:
             ready = cond(oc, "Ready", "True", "Ready", "Ready")
             phase = "Ready"
+        serving_cond = self._serving_condition(oc, ks)
         status = {"phase": phase, "release": release, "installedComponents": installed, "components": comp_status,
                   "conditions": complete_conds(oc, True, "ReconcileCompleted", "Reconcile completed successfully")
-                  + [ready] + comp_conds}
+                  + [ready] + comp_conds + ([serving_cond] if serving_cond else [])}
         self.mgr.set_status(R.DSC, dsc, status)
         return 2.0 if (requeue or not_ready) else None
 
@@ -480,7 +481,8 @@ class DSCController(Controller):
         state = ks.get("managementState") or "Removed"
         serving = ks.get("serving") or {}
         sstate = serving.get("managementState") or "Managed"
-        mode = ks.get("defaultDeploymentMode") or "Serverless"
+        # An empty mode is Serverless with serving Managed/Unmanaged and RawDeployment with serving Removed.
+        mode = ks.get("defaultDeploymentMode") or ("RawDeployment" if sstate == "Removed" else "Serverless")
         st = {"managementState": state}
         if state != "Managed":
             for dname, *_ in KSERVE_DEPLOYMENTS:
@@ -489,6 +491,10 @@ class DSCController(Controller):
                     self.mgr.delete(R.DEPLOYMENT, dname, apps_ns)
             return cond(oc, "KserveReady", "False", "Removed", "Component ManagementState is set to Removed"), st, False
         st.update({"defaultDeploymentMode": mode, "serverlessMode": sstate})
+        if sstate == "Removed" and mode == "Serverless":
+            return cond(oc, "KserveReady", "False", "Error",
+                        "setting defaultdeploymentmode Serverless is incompatible with setting serving managementState "
+                        "Removed"), st, True
         if sstate == "Managed":
             if dig(dsci, "spec", "serviceMesh", "managementState") != "Managed":
                 return cond(oc, "KserveReady", "False", "ServiceMeshNotConfigured",
@@ -526,6 +532,7 @@ class DSCController(Controller):
                 "disableIstioVirtualHost": False,
                 "disableIngressCreation": True}),
             "storageInitializer": _json.dumps({"enableModelcar": True, "enableDirectPvcVolumeMount": True}),
+            **self._raw_service_config(ks, mode),
         }}, MANAGER)
         fs = FeatureSet(self, dsc, apps_ns, "Component")
         if sstate == "Managed":
@@ -542,6 +549,29 @@ class DSCController(Controller):
             return cond(oc, "KserveReady", "False", "DeploymentsNotReady",
                         f"{n_ready}/{len(deps)} deployments ready"), st, True
         return cond(oc, "KserveReady", "True", "Ready", f"{n_ready}/{len(deps)} deployments ready"), st, False
+
+    def _raw_service_config(self, ks, mode) -> dict:
+        """RHOAI 2.19+ writes kserve.rawDeploymentServiceConfig (Headless default) into the `service` key."""
+        import json as _json
+
+        version = operator_version(self.mgr, PKG) or ""
+        if mode != "RawDeployment" or version.startswith(("2.16.", "2.17.", "2.18.")):
+            return {}
+        headless = (ks.get("rawDeploymentServiceConfig") or "Headless") == "Headless"
+        return {"service": _json.dumps({"serviceClusterIPNone": headless})}
+
+    @staticmethod
+    def _serving_condition(oc, ks) -> Optional[dict]:
+        """With serving not Managed the operator skips the mesh/Serverless preconditions and says so
+        (ServingAvailable False, severity Info; on the Kserve component CR in RHOAI, on the DSC here)."""
+        if (ks.get("managementState") or "Removed") != "Managed":
+            return None
+        sstate = (ks.get("serving") or {}).get("managementState") or "Managed"
+        if sstate == "Managed":
+            return None
+        return cond(oc, "ServingAvailable", "False", sstate,
+                    f"Serving management state is set to {sstate}: Serverless (Knative Serving and Service Mesh) "
+                    "is not installed by the operator", severity="Info")
 
     def _serving_features(self, fs, dsc, dsci, ks, serving, cp_ns, cp_name, domain, apps_ns):
         ks_name = serving.get("name") or "knative-serving"
