@@ -9,6 +9,7 @@ import logging
 from typing import Optional
 
 from . import resources as R
+from .dashboard_templates import DashboardTemplatesController
 from .kube import ApiError
 from .mesh import operator_up, operator_version, smcp_ready
 from .runtime import Controller
@@ -779,4 +780,4 @@ class DSCController(Controller):
         return cond(oc, "ModelRegistryReady", "False", "DeploymentsNotReady", "0/1 deployments ready"), st, True
 
 
-CONTROLLERS = [RhodsStartupController, DSCIController, DSCController]
+CONTROLLERS = [RhodsStartupController, DSCIController, DSCController, DashboardTemplatesController]
