@@ -488,9 +488,7 @@ class DashboardTemplatesController(Controller):
         for tname, body in want.items():
             cur = inf.get(tname, apps_ns)
             if cur is not None and honour and _unmanaged(cur):
-                if _owned_by(cur, uid):  # de-own: the operator no longer manages it
-                    refs = [r for r in cur["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-                    self.mgr.patch(TEMPLATE, tname, {"metadata": {"ownerReferences": refs or None}}, apps_ns)
+                self._deown(cur, uid)
                 continue
             body = copy.deepcopy(body)
             body["metadata"]["ownerReferences"] = [owner_ref(dsc)]
@@ -506,9 +504,18 @@ class DashboardTemplatesController(Controller):
             if (cur["metadata"].get("labels") or {}).get("opendatahub.io/ootb") != "true":
                 continue
             if honour and _unmanaged(cur):
+                self._deown(cur, uid)
                 continue
             self.mgr.delete(TEMPLATE, tname, apps_ns)
             log.info("deleted template %s/%s (not shipped by %s)", apps_ns, tname, version)
+
+    def _deown(self, cur, uid):
+        """An object the user took over (managed=false) loses the operator's ownerReference."""
+        if _owned_by(cur, uid):
+            md = cur["metadata"]
+            refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") != uid]
+            self.mgr.patch(TEMPLATE, md["name"], {"metadata": {"ownerReferences": refs or None}}, md["namespace"])
+            log.info("template %s/%s is opendatahub.io/managed=false: no longer owned", md["namespace"], md["name"])
 
     def _dashboard_config(self, dsc, apps_ns, version) -> bool:
         """Create-once; True when it exists."""
