@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from . import gpu, kserve, mesh, olm, rhoai, serverless
+from . import gpu, ingress, kserve, mesh, olm, rhoai, serverless
 from . import faults as F
 from . import resources as R
 from .kube import Kube
@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001
         log.warning("publishing the catalog: %s", e)
     mgr.start()
+    data_path = ingress.start(mgr)  # HTTPS ingress + model-server simulator (testbed/sim/ingress.py)
     log.info("simulated operators running (%d controllers, %d watches)", len(mgr.controllers), len(mgr.informers))
     while not stop.wait(60 if published else 3):
         try:
@@ -88,6 +89,8 @@ def main(argv=None) -> int:
         except Exception as e:  # noqa: BLE001
             log.warning("publishing the catalog: %s", e)
     mgr.stop.set()
+    if data_path is not None:
+        data_path.stop()
     log.info("stopped")
     return 0
 
