@@ -56,7 +56,8 @@ def ensure_platform(k8s):
         wait_for(lambda: [d for d in items(k8s, *DSC) if _ready(d, "KserveReady")], timeout=900,
                  desc="DataScienceCluster KserveReady")
     return wait_for(lambda: (get(k8s, "v1", "ConfigMap", "testbed-ingress", "testbed-system") or {}).get("data"),
-                    timeout=60, desc="ConfigMap testbed-system/testbed-ingress")
+                    timeout=60, desc="ConfigMap testbed-system/testbed-ingress (written by the simulated operators' "
+                    "process at start; a testbed started before the data path existed needs a restart)")
 
 
 @pytest.fixture(scope="module")
