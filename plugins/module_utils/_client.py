@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
+import time
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
     ConnectionFailed,
@@ -24,11 +26,147 @@ try:
     from kubernetes.dynamic import DynamicClient
     from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
 
+    from kubernetes.client.rest import ApiException
+
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 except ImportError as e:  # pragma: no cover - exercised by sanity import tests
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = e
+
+    class ApiException(Exception):
+        status = None
+
+
+try:
+    from urllib3.exceptions import ConnectTimeoutError
+    from urllib3.exceptions import HTTPError as _Urllib3Error
+except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
+
+    class _Urllib3Error(Exception):
+        pass
+
+    class ConnectTimeoutError(Exception):
+        pass
+
+
+# --------------------------------------------------------------------------- transient failures
+#
+# Every request but a watch goes through :func:`resilient`: it gets a client-side timeout (a
+# half-open connection cannot outlive the task) and is sent again, with backoff, when the API
+# server answered 429/5xx or could not be reached (restart, failover), for at most RETRY_BUDGET
+# seconds. A POST is sent again only when the server surely did not act on it (429, 503, or the
+# connection was refused), so a create is never duplicated. Watches are left to the waiter, which
+# re-lists when one breaks.
+
+REQUEST_TIMEOUT = (10, 60)  # connect, read (seconds) of one request
+WATCH_READ_SLACK = 30  # a watch's read timeout: its server-side timeoutSeconds plus this
+RETRY_BUDGET = 45.0
+TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+NOT_PROCESSED_STATUSES = (429, 503)  # the server refused before doing anything
+_BACKOFF_BASE, _BACKOFF_MAX, _RETRY_AFTER_MAX = 0.25, 5.0, 10.0
+
+
+def connection_refused(error):
+    """True when ``error`` says the request never reached the server (refused, or no connection
+    made in time; urllib3's NewConnectionError is a ConnectTimeoutError)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (ConnectTimeoutError, ConnectionRefusedError)):
+            return True
+        error = getattr(error, "reason", None) if not isinstance(getattr(error, "reason", None), str) else None
+    return False
+
+
+def retry_delay(method, attempt, elapsed, status=None, retry_after=None, error=None, budget=RETRY_BUDGET):
+    """Seconds to wait before sending a failed request again, or None to give up.
+
+    ``status`` is the HTTP status of the answer, ``error`` the connection error when there was
+    none; ``attempt`` counts the retries so far and ``elapsed`` the seconds since the first try."""
+    post = (method or "").upper() == "POST"
+    if error is not None:
+        if post and not connection_refused(error):
+            return None
+    elif status in TRANSIENT_STATUSES:
+        if post and status not in NOT_PROCESSED_STATUSES:
+            return None
+    else:
+        return None
+    delay = min(_BACKOFF_BASE * (2 ** attempt), _BACKOFF_MAX)
+    if retry_after:
+        delay = min(max(delay, retry_after), _RETRY_AFTER_MAX)
+    if elapsed + delay > budget:
+        return None
+    return delay
+
+
+def _query(url, query_params):
+    text = url.split("?", 1)[1] if "?" in (url or "") else ""
+    pairs = [p.split("=", 1) for p in text.split("&") if "=" in p]
+    pairs += [list(p) for p in (query_params or []) if isinstance(p, (list, tuple)) and len(p) == 2]
+    return dict((str(k), str(v)) for k, v in pairs)
+
+
+def request_timeout(url, query_params=None):
+    """``(watch, timeout)`` for a request: a watch reads until its server-side timeout plus slack."""
+    query = _query(url, query_params)
+    if query.get("watch", "").lower() not in ("true", "1"):
+        return False, REQUEST_TIMEOUT
+    seconds = query.get("timeoutSeconds")
+    if seconds and re.match(r"^[0-9]+$", seconds):
+        return True, (REQUEST_TIMEOUT[0], int(seconds) + WATCH_READ_SLACK)
+    return True, None
+
+
+def _retry_after(headers):
+    try:
+        value = headers.get("Retry-After") if headers is not None else None
+        return float(value) if value else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def resilient(send, sleep=time.sleep, clock=time.monotonic):
+    """Wrap a REST client's ``request(method, url, ...)`` with timeouts and transient retries."""
+
+    def request(method, url, *args, **kwargs):
+        watch, timeout = request_timeout(url, kwargs.get("query_params"))
+        if kwargs.get("_request_timeout") is None and timeout is not None:
+            kwargs["_request_timeout"] = timeout
+        if watch:
+            return send(method, url, *args, **kwargs)
+        start, attempt = clock(), 0
+        while True:
+            response, failure, status, retry_after = None, None, None, None
+            try:
+                response = send(method, url, *args, **kwargs)
+                status = getattr(response, "status", None)
+                retry_after = _retry_after(getattr(response, "headers", None))
+            except ApiException as e:  # older clients raise non-2xx answers here; 0 = TLS failure
+                if not e.status:
+                    raise
+                failure, status, retry_after = e, e.status, _retry_after(getattr(e, "headers", None))
+            except (_Urllib3Error, OSError) as e:
+                failure = e
+            delay = retry_delay(
+                method, attempt, clock() - start, status, retry_after, failure if status is None else None
+            )
+            if delay is None:
+                if failure is None:
+                    return response
+                if status is None:
+                    raise ConnectionFailed(
+                        "The API server did not answer %s %s (%d attempts in %.0fs): %s"
+                        % (method, url.split("?", 1)[0], attempt + 1, clock() - start, failure)
+                    )
+                raise failure
+            if response is not None and hasattr(response, "read"):
+                response.read()  # release the connection to the pool
+            sleep(delay)
+            attempt += 1
+
+    return request
 
 
 # Argument spec shared by every module; names, aliases and environment variables follow kubernetes.core.
@@ -104,7 +242,9 @@ def _build_api_client(conn):
         configuration.cert_file = conn["client_cert"]
     if conn.get("client_key"):
         configuration.key_file = conn["client_key"]
-    return k8s_client.ApiClient(configuration)
+    api_client = k8s_client.ApiClient(configuration)
+    api_client.rest_client.request = resilient(api_client.rest_client.request)
+    return api_client
 
 
 class Client(object):
