@@ -16,11 +16,12 @@ import os
 import socket
 import ssl
 import tempfile
+import uuid
 
 import pytest
 from helpers import ansible_playbook, fqcn, run_module
 from kubernetes import client as k8s_client
-from test_sim_support import cond, create, get, items, subscribe, subscription, wait_for, wait_installed
+from test_sim_support import cond, create, delete, get, items, subscribe, subscription, wait_for, wait_installed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,7 +30,8 @@ SR = ("serving.kserve.io/v1alpha1", "ServingRuntime")
 DSCI = ("dscinitialization.opendatahub.io/v1", "DSCInitialization")
 DSC = ("datasciencecluster.opendatahub.io/v1", "DataScienceCluster")
 PACKAGES = ("servicemeshoperator", "serverless-operator", "authorino-operator", "rhods-operator")
-NS = "inference-check"
+# one namespace per run (deleted afterwards), so that a rerun on the shared testbed starts clean
+NS = "inference-check-" + uuid.uuid4().hex[:6]
 
 
 def _ready(obj, typ="Ready"):
@@ -63,10 +65,12 @@ def ensure_platform(k8s):
 @pytest.fixture(scope="module")
 def ingress(k8s):
     data = ensure_platform(k8s)
-    if get(k8s, "v1", "Namespace", NS) is None:
-        create(k8s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-            "name": NS, "labels": {"opendatahub.io/dashboard": "true", "modelmesh-enabled": "false"}}})
-    return data
+    create(k8s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": NS, "labels": {"opendatahub.io/dashboard": "true", "modelmesh-enabled": "false"}}})
+    try:
+        yield data
+    finally:
+        delete(k8s, "v1", "Namespace", NS)
 
 
 def gateway_tls(k8s):
@@ -250,3 +254,38 @@ def test_token_auth_like_authorino(k8s, kubeconfig, ingress):
         os.unlink(path)
     assert run.rc == 0, run.stderr[-3000:]
     assert token not in json.dumps(run.output) and token not in run.stderr
+
+
+def test_raw_deployment_route_host_and_cluster_local_name(k8s, kubeconfig, ingress):
+    raw = isvc("raw-llm", "raw-llm", "vLLM")
+    raw["metadata"]["annotations"] = {"serving.kserve.io/deploymentMode": "RawDeployment"}
+    raw["metadata"]["labels"]["networking.kserve.io/visibility"] = "exposed"
+    deploy(k8s, vllm_runtime("raw-llm", chat=False), raw)
+    domain = get(k8s, "config.openshift.io/v1", "Ingress", "cluster")["spec"]["domain"]
+    host = "raw-llm-%s.%s" % (NS, domain)
+    if get(k8s, "route.openshift.io/v1", "Route", "raw-llm", NS) is None:
+        # the Route odh-model-controller makes for an exposed RawDeployment model (edge, no auth)
+        create(k8s, {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {
+            "name": "raw-llm", "namespace": NS, "labels": {"inferenceservice-name": "raw-llm"}},
+            "spec": {"host": host, "to": {"kind": "Service", "name": "raw-llm-predictor", "weight": 100},
+                     "port": {"targetPort": "http"},
+                     "tls": {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}}})
+    # no router default certificate on the testbed: the route host gets the testbed's fallback certificate
+    res = check(kubeconfig, ingress, {"name": "raw-llm", "namespace": NS, "url": "https://" + host,
+                                      "ca": ingress["fallback-ca.crt"]})
+    assert not res.get("failed"), res
+    assert res["deployment_mode"] == "RawDeployment"
+    assert [(c["name"], c["status"]) for c in res["calls"]] == [("models", 200), ("completions", 200)]
+
+    # the cluster-local name, as a port-forward reaches it, over the plain HTTP listener
+    res = run_module("inference_check", {
+        "url": "http://raw-llm-predictor.%s.svc.cluster.local" % NS, "runtime": "vllm", "model_name": "raw-llm",
+        "resolve": {"*": ingress["http-address"]}, "wait_timeout": 60}, kubeconfig)
+    assert not res.get("failed"), res
+    assert res["deployment_mode"] is None and [c["status"] for c in res["calls"]] == [200, 200]
+
+    # a host nobody serves (the gateway's wildcard certificate covers it): the router's 503
+    res = run_module("inference_check", {
+        "url": "https://nobody-%s.%s" % (NS, domain), "runtime": "vllm", "model_name": "x",
+        "resolve": {"*": ingress["https-address"]}, "ca": gateway_tls(k8s)[1]}, kubeconfig)
+    assert res.get("failed") and res["calls"][0]["status"] == 503 and "HTTP 503" in res["msg"], res
