@@ -152,7 +152,7 @@ def _play(kc, tmp_path, text, check=False, diff=False):
     path = tmp_path / "runtimes-vars.yml"
     path.write_text(text)
     return ansible_playbook(PLAYBOOK, kc, check=check, diff=diff, timeout=900,
-                            args=("-i", "localhost,", "-e", "@%s" % path))
+                            args=("-e", "@%s" % path))
 
 
 def _failure(run):
@@ -189,16 +189,19 @@ def test_runtimes_converge_idempotent_and_keep_what_others_wrote(rhoai, tmp_path
     runtime_file.write_text(CUSTOM_FILE)
     text = VARS % {"file": runtime_file}
 
-    # Someone else: a dashboard key, a model server size, a hidden template.
+    # Someone else: a dashboard key, a model server size, a hidden template (the shipped sizes kept).
+    shipped_sizes = [s for s in _get(k8s, ODC, "odh-dashboard-config")["spec"]["modelServerSizes"] if s["name"] != "Small"]
+    assert [s["name"] for s in shipped_sizes] == ["Medium", "Large"], shipped_sizes
     api(k8s, *ODC).patch(name="odh-dashboard-config", namespace=NS, content_type="application/merge-patch+json",
                          body={"spec": {"dashboardConfig": {"disableTracking": True},
-                                        "notebookController": {"enabled": True},
+                                        "notebookController": {"pvcSize": "42Gi"},
                                         "templateDisablement": ["ovms-gpu", "vllm-cuda-runtime"],
                                         "modelServerSizes": [{"name": "Small", "resources": {
                                             "requests": {"cpu": "1", "memory": "4Gi"},
                                             "limits": {"cpu": "2", "memory": "8Gi"}}},
                                             {"name": "Theirs", "resources": {"requests": {"cpu": "2", "memory": "2Gi"},
-                                                                             "limits": {"cpu": "2", "memory": "2Gi"}}}]}})
+                                                                             "limits": {"cpu": "2", "memory": "2Gi"}}}]
+                                            + shipped_sizes}})
 
     # Check mode first: nothing written.
     before = _snapshot(k8s)
@@ -249,10 +252,10 @@ def test_runtimes_converge_idempotent_and_keep_what_others_wrote(rhoai, tmp_path
     cfg = spec["dashboardConfig"]
     assert cfg["disableKServe"] is False and cfg["disableKServeAuth"] is False and cfg["disablePerformanceMetrics"] is False
     assert cfg["disableTracking"] is True
-    assert spec["notebookController"] == {"enabled": True}
+    assert spec["notebookController"]["pvcSize"] == "42Gi"
     sizes = dict((s["name"], s) for s in spec["modelServerSizes"])
     assert sizes["Small"]["resources"]["limits"]["cpu"] == "3"
-    assert "X-Large" in sizes and "Theirs" in sizes and "Medium" in sizes
+    assert [s["name"] for s in spec["modelServerSizes"]] == ["Small", "Theirs", "Medium", "Large", "X-Large"]
     disabled = spec["templateDisablement"]
     assert "ovms-gpu" in disabled and "caikit-standalone-runtime" in disabled
     for name in ("vllm-cuda-runtime", "kserve-ovms", "mlserver-0.x", "triton-23", "caikit-tgis-oom", "vllm-chat"):
