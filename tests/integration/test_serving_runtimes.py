@@ -115,8 +115,8 @@ def _snapshot(k8s):
     templates = {}
     for name, tpl in _templates(k8s).items():
         ootb = (tpl["metadata"].get("labels") or {}).get("opendatahub.io/ootb") == "true"
-        templates[name] = None if ootb else json.dumps([tpl["metadata"].get("labels"), tpl["metadata"].get("annotations"),
-                                                         tpl.get("objects")], sort_keys=True)
+        content = [tpl["metadata"].get("labels"), tpl["metadata"].get("annotations"), tpl.get("objects")]
+        templates[name] = None if ootb else json.dumps(content, sort_keys=True)
     odc = _get(k8s, ODC, "odh-dashboard-config")
     return {"templates": templates,
             "odc": json.dumps([odc["metadata"]["resourceVersion"], odc["spec"]], sort_keys=True)}
@@ -192,16 +192,13 @@ def test_runtimes_converge_idempotent_and_keep_what_others_wrote(rhoai, tmp_path
     # Someone else: a dashboard key, a model server size, a hidden template (the shipped sizes kept).
     shipped_sizes = [s for s in _get(k8s, ODC, "odh-dashboard-config")["spec"]["modelServerSizes"] if s["name"] != "Small"]
     assert [s["name"] for s in shipped_sizes] == ["Medium", "Large"], shipped_sizes
+    small = {"name": "Small", "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}}
+    theirs = {"name": "Theirs", "resources": {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}}
     api(k8s, *ODC).patch(name="odh-dashboard-config", namespace=NS, content_type="application/merge-patch+json",
                          body={"spec": {"dashboardConfig": {"disableTracking": True},
                                         "notebookController": {"pvcSize": "42Gi"},
                                         "templateDisablement": ["ovms-gpu", "vllm-cuda-runtime"],
-                                        "modelServerSizes": [{"name": "Small", "resources": {
-                                            "requests": {"cpu": "1", "memory": "4Gi"},
-                                            "limits": {"cpu": "2", "memory": "8Gi"}}},
-                                            {"name": "Theirs", "resources": {"requests": {"cpu": "2", "memory": "2Gi"},
-                                                                             "limits": {"cpu": "2", "memory": "2Gi"}}}]
-                                            + shipped_sizes}})
+                                        "modelServerSizes": [small, theirs] + shipped_sizes}})
 
     # Check mode first: nothing written.
     before = _snapshot(k8s)

@@ -35,8 +35,8 @@ CLUSTER = {"version": "2.19.1", "templates": [], "accelerator_profiles": []}
 
 
 def test_registered():
-    assert set(FilterModule().filters()) == {"serving_runtimes_plan", "serving_runtimes_pending", "rhoai_version",
-                                         "serving_runtimes_input_errors"}
+    names = {"serving_runtimes_plan", "serving_runtimes_pending", "rhoai_version", "serving_runtimes_input_errors"}
+    assert set(FilterModule().filters()) == names
 
 
 def test_file_content_is_parsed_and_placeholders_stay_literal():

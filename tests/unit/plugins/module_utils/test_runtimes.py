@@ -12,9 +12,9 @@ NS = "redhat-ods-applications"
 
 
 def sr(name, image="quay.io/example/server:1.0", kind="ServingRuntime", api="serving.kserve.io/v1alpha1", **spec):
+    container = {"name": "kserve-container", "image": image, "args": ["--model_name={{.Name}}", "--port=8001"]}
     body = {"apiVersion": api, "kind": kind, "metadata": {"name": name},
-            "spec": dict({"containers": [{"name": "kserve-container", "image": image,
-                                           "args": ["--model_name={{.Name}}", "--port=8001"]}]}, **spec)}
+            "spec": dict({"containers": [container]}, **spec)}
     return body
 
 
@@ -117,9 +117,8 @@ def test_unknown_version_decides_on_the_live_templates_only():
 
 
 def test_classify_templates():
-    ours = {"metadata": {"name": "template-a", "labels": {"app.kubernetes.io/managed-by": "openshift_ai.model_serving",
-                                                           "opendatahub.io/dashboard": "true"}},
-            "objects": [sr("a")]}
+    labels = {"app.kubernetes.io/managed-by": "openshift_ai.model_serving", "opendatahub.io/dashboard": "true"}
+    ours = {"metadata": {"name": "template-a", "labels": labels}, "objects": [sr("a")]}
     other = {"metadata": {"name": "template-x1y2", "labels": {"opendatahub.io/dashboard": "true"}}, "objects": [sr("b")]}
     unrelated = {"metadata": {"name": "foo"}, "objects": [sr("c")]}
     out = R.classify_templates([shipped_template("kserve-ovms"), ours, other, unrelated, {"metadata": {"name": "empty"}}])
