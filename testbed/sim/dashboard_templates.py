@@ -496,7 +496,7 @@ class DashboardTemplatesController(Controller):
                 continue
             out = self.kube.apply(TEMPLATE, body, MANAGER)
             inf.upsert(out)
-            log.info("%s template %s/%s (%s)", "created" if cur is None else "reverted", apps_ns, tname, version)
+            log.info("%s template %s/%s (%s)", "created" if cur is None else "re-applied", apps_ns, tname, version)
         for cur in inf.items(namespace=apps_ns):
             tname = cur["metadata"]["name"]
             if tname in want or not _owned_by(cur, uid) or cur["metadata"].get("deletionTimestamp"):
@@ -507,7 +507,8 @@ class DashboardTemplatesController(Controller):
                 self._deown(cur, uid)
                 continue
             self.mgr.delete(TEMPLATE, tname, apps_ns)
-            log.info("deleted template %s/%s (not shipped by %s)", apps_ns, tname, version)
+            log.info("deleted template %s/%s (%s)", apps_ns, tname,
+                     f"not shipped by {version}" if serving else "neither kserve nor modelmeshserving is Managed")
 
     def _deown(self, cur, uid):
         """An object the user took over (managed=false) loses the operator's ownerReference."""

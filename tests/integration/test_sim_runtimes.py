@@ -209,8 +209,8 @@ def test_216_dashboard_config_created_once_and_user_edits_kept(k8s):
     assert [s["name"] for s in spec["modelServerSizes"]] == ["Small", "Medium", "Large"]
     assert spec["templateOrder"] == [] and spec["templateDisablement"] == []
     assert "opendatahub.io/managed" not in (odc["metadata"].get("annotations") or {})
-    sizes = spec["modelServerSizes"] + [{"name": "Custom", "resources": {"requests": {"cpu": "2", "memory": "2Gi"},
-                                                                      "limits": {"cpu": "2", "memory": "2Gi"}}}]
+    custom = {"cpu": "2", "memory": "2Gi"}
+    sizes = spec["modelServerSizes"] + [{"name": "Custom", "resources": {"requests": custom, "limits": custom}}]
     merge_patch(k8s, *ODC, "odh-dashboard-config", {"spec": {
         "dashboardConfig": {"disableKServeMetrics": True, "someoneElsesFlag": True},
         "modelServerSizes": sizes, "templateDisablement": ["ovms"]}}, APPS)
