@@ -602,8 +602,8 @@ def inference_check(params, get_object, list_objects):
     if chat is None:
         chat = bool(isvc is not None and chat_template_set(isvc, sr))
     embed = bool(isvc is not None and embedding_task(isvc, sr))
-    _, host, port, _ = split_url(url)
-    target = connect_target(host, port, resolve_map)
+    parts = split_url(url)
+    target = connect_target(parts[1], parts[2], resolve_map)
     result = dict(
         changed=False,
         url=url,

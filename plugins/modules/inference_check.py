@@ -27,8 +27,8 @@ description:
     C(POST /api/v1/task/embedding); V(ovms) C(GET /v2/models/<name>/ready) and
     C(POST /v2/models/<name>/infer). V(tgis-grpc) speaks gRPC only: the check is skipped
     (RV(skipped)) because this module has no gRPC client."
-  - With token auth on, a call without a token is made first and must be refused with HTTP 401 or
-    403 (O(expect_unauthorized_without_token)); then the calls carry C(Authorization: Bearer <token>).
+  - "With token auth on, a call without a token is made first and must be refused with HTTP 401 or
+    403 (O(expect_unauthorized_without_token)); then the calls carry C(Authorization: Bearer <token>)."
   - The token is never returned or logged.
 author:
   - OpenShift AI model_serving maintainers (@openshift-ai)
@@ -46,18 +46,18 @@ options:
     type: str
   url:
     description:
-      - Base URL of the model, for example C(https://granite-models.apps.example.com). Default: the
+      - Base URL of the model, for example C(https://granite-models.apps.example.com). Default is the
         C(status.url) of the InferenceService.
       - Without O(name), O(runtime) and O(model_name) are required.
     type: str
   runtime:
     description:
-      - The runtime (protocol) of the model. Default: recognised from the ServingRuntime.
+      - The runtime (protocol) of the model. By default it is recognised from the ServingRuntime.
     type: str
     choices: [vllm, caikit-tgis, caikit-standalone, ovms, tgis-grpc]
   model_name:
     description:
-      - The model name requests carry (vLLM C(model), Caikit C(model_id), OVMS path). Default: the
+      - The model name requests carry (vLLM C(model), Caikit C(model_id), OVMS path). By default the
         runtime's C(--served-model-name) (vLLM) or C(--model_name) (OVMS), else the InferenceService name.
     type: str
   token:
@@ -69,7 +69,7 @@ options:
   ca:
     description:
       - CA certificate that signed the model endpoint's certificate (the cluster ingress CA or the
-        wildcard certificate's CA), as PEM text or the path to a PEM file. Default: the system trust store.
+        wildcard certificate's CA), as PEM text or the path to a PEM file. Without it the system trust store is used.
       - Not the API server's CA, which is O(ca_cert).
     type: str
   validate_endpoint_certs:
@@ -99,11 +99,11 @@ options:
   expect_unauthorized_without_token:
     description:
       - Make a call without a token first and require HTTP 401 or 403.
-      - Default V(true) when the InferenceService has token auth on, else V(false).
+      - By default V(true) when the InferenceService has token auth on, else V(false).
     type: bool
   chat:
     description:
-      - Also call C(/v1/chat/completions) (vLLM). Default V(true) when the runtime or model args set
+      - Also call C(/v1/chat/completions) (vLLM). By default V(true) when the runtime or model args set
         C(--chat-template).
     type: bool
   prompt:
@@ -135,7 +135,8 @@ attributes:
     platforms: posix
 notes:
   - A cluster-local model (no external route) has an in-cluster URL; reach it through a port-forward
-    and O(resolve), for example C({"granite-predictor.models.svc.cluster.local": "127.0.0.1:8080"}).
+    and O(resolve), for example O(resolve) C(granite-predictor.models.svc.cluster.local) to C(127.0.0.1:8080)
+    with O(url) C(http://granite-predictor.models.svc.cluster.local).
 """
 
 EXAMPLES = r"""
@@ -275,7 +276,7 @@ def main():
                 expect_unauthorized_without_token=dict(type="bool"),
                 chat=dict(type="bool"),
                 prompt=dict(type="str", default="Hello"),
-                max_tokens=dict(type="int", default=16),
+                max_tokens=dict(type="int", default=16, no_log=False),
                 payload=dict(type="dict"),
             )
         ),

@@ -127,8 +127,12 @@ def deploy(k8s, runtime, service):
     name = service["metadata"]["name"]
     if get(k8s, *ISVC, name, NS) is None:
         create(k8s, service)
-    return wait_for(lambda: (lambda o: o if _ready(o) else None)(get(k8s, *ISVC, name, NS)), timeout=300,
-                    desc="InferenceService %s Ready" % name)
+
+    def ready():
+        obj = get(k8s, *ISVC, name, NS)
+        return obj if _ready(obj) else None
+
+    return wait_for(ready, timeout=300, desc="InferenceService %s Ready" % name)
 
 
 def host_of(obj):
@@ -187,7 +191,7 @@ def test_vllm_answers_over_the_gateway_certificate(k8s, kubeconfig, ingress):
 
 def test_ovms_answers_in_check_mode(k8s, kubeconfig, ingress):
     deploy(k8s, ovms_runtime("mnist"), isvc("mnist", "mnist", "onnx"))
-    _, ca = gateway_tls(k8s)
+    ca = gateway_tls(k8s)[1]
     res = check(kubeconfig, ingress, {"name": "mnist", "namespace": NS, "ca": ca}, check=True)
     assert not res.get("failed"), res
     assert res["changed"] is False and res["runtime"] == "ovms"
@@ -205,7 +209,7 @@ def _token(k8s, sa):
 
 def test_token_auth_like_authorino(k8s, kubeconfig, ingress):
     deploy(k8s, vllm_runtime("secured", chat=False), isvc("secured", "secured", "vLLM", auth=True))
-    _, ca = gateway_tls(k8s)
+    ca = gateway_tls(k8s)[1]
     args = {"name": "secured", "namespace": NS, "ca": ca}
 
     # no token: only the refusal is checked, and it is a 401
@@ -236,10 +240,14 @@ def test_token_auth_like_authorino(k8s, kubeconfig, ingress):
                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secured-view-role"},
                  "subjects": [{"kind": "ServiceAccount", "name": "secured-reader", "namespace": NS}]})
     # (the API server's RBAC cache takes a moment to see the binding)
-    res = wait_for(lambda: (lambda r: r if r.get("ok") else None)(check(kubeconfig, ingress, dict(args, token=token))),
-                   timeout=120, interval=1, desc="the token is allowed")
-    assert [(c["name"], c["status"]) for c in res["calls"]] == [("without_token", 401), ("models", 200),
-                                                                 ("completions", 200)]
+
+    def allowed():
+        out = check(kubeconfig, ingress, dict(args, token=token))
+        return out if out.get("ok") else None
+
+    res = wait_for(allowed, timeout=120, interval=1, desc="the token is allowed")
+    want = [("without_token", 401), ("models", 200), ("completions", 200)]
+    assert [(c["name"], c["status"]) for c in res["calls"]] == want
     assert token not in json.dumps(res)
 
     # and nowhere in the whole -vvv run of a playbook

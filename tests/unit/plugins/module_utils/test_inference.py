@@ -351,7 +351,7 @@ def reader(objects):
         return objects.get((kind, name))
 
     def list_objects(api_version, kind, namespace):
-        return [o for (k, _), o in objects.items() if k == kind]
+        return [o for key, o in objects.items() if key[0] == kind]
 
     return get_object, list_objects
 
@@ -435,7 +435,7 @@ def _simulate(runtime_sr, service, calls):
     model = Model(service, runtime_sr)
     out = []
     for c in calls:
-        status, _, body = srv.handle(model, c["method"], c["path"], json.dumps(c["body"]).encode() if c["body"] else b"")
+        status, _ctype, body = srv.handle(model, c["method"], c["path"], json.dumps(c["body"]).encode() if c["body"] else b"")
         out.append((c["name"], status, I.check_answer(c["name"], status, body, I.served_model_name(service, runtime_sr, model.runtime))))
     return srv, model, out
 
@@ -447,12 +447,12 @@ def _simulate(runtime_sr, service, calls):
     (sr("x", template="kserve-ovms", containers=[{"name": "k", "args": ["--model_name={{.Name}}"]}]), isvc("mnist", fmt="onnx")),
 ])
 def test_the_simulator_answers_pass_the_checks(runtime_sr, service):
-    runtime, _ = I.detect_runtime(service, runtime_sr)
+    runtime = I.detect_runtime(service, runtime_sr)[0]
     name = I.served_model_name(service, runtime_sr, runtime)
     calls = I.build_calls(runtime, name, chat=I.chat_template_set(service, runtime_sr))
     srv, model, out = _simulate(runtime_sr, service, calls)
     assert model.runtime == runtime
-    assert all(status == 200 and problem is None for _, status, problem in out), out
+    assert all(status == 200 and problem is None for _name, status, problem in out), out
     metrics = srv.stats.render(model)
     counter = {"vllm": "vllm:request_success_total", "caikit-tgis": "tgi_request_success",
                "caikit-standalone": "predict_rpc_count_total", "ovms": "ovms_requests_success"}[runtime]
@@ -463,14 +463,14 @@ def test_the_simulator_refuses_chat_without_a_template_and_wrong_model_names():
     from testbed.sim.modelserver import Model, ModelServer
 
     srv, m = ModelServer(), Model(isvc("granite"), VLLM_SR)
-    status, _, body = srv.handle(m, "POST", "/v1/chat/completions",
+    status, _ctype, body = srv.handle(m, "POST", "/v1/chat/completions",
                                  json.dumps({"model": "granite", "messages": [{"role": "user", "content": "x"}]}).encode())
     assert status == 400 and b"chat template" in body
-    status, _, body = srv.handle(m, "POST", "/v1/completions", json.dumps({"model": "x", "prompt": "p"}).encode())
+    status, _ctype, body = srv.handle(m, "POST", "/v1/completions", json.dumps({"model": "x", "prompt": "p"}).encode())
     assert status == 404 and b"does not exist" in body
     ovms = Model(isvc("mnist", fmt="onnx"), sr("x", template="kserve-ovms"))
     bad = {"inputs": [{"name": "i", "shape": [1, 3], "datatype": "FP32", "data": [1.0]}]}
-    status, _, body = srv.handle(ovms, "POST", "/v2/models/mnist/infer", json.dumps(bad).encode())
+    status, _ctype, body = srv.handle(ovms, "POST", "/v2/models/mnist/infer", json.dumps(bad).encode())
     assert status == 400 and b"Invalid number of elements" in body
     # deterministic answers
     a = srv.handle(m, "POST", "/v1/completions", json.dumps({"model": "granite", "prompt": "p"}).encode())
@@ -486,7 +486,7 @@ def test_socket_helpers_are_plain_sockets():
     port = lsock.getsockname()[1]
 
     def serve():
-        conn, _ = lsock.accept()
+        conn = lsock.accept()[0]
         data = conn.recv(65536)
         assert b"Host: svc.cluster.local" in data
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
