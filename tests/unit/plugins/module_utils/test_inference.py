@@ -463,8 +463,8 @@ def test_the_simulator_refuses_chat_without_a_template_and_wrong_model_names():
     from testbed.sim.modelserver import Model, ModelServer
 
     srv, m = ModelServer(), Model(isvc("granite"), VLLM_SR)
-    status, _ctype, body = srv.handle(m, "POST", "/v1/chat/completions",
-                                 json.dumps({"model": "granite", "messages": [{"role": "user", "content": "x"}]}).encode())
+    chat = {"model": "granite", "messages": [{"role": "user", "content": "x"}]}
+    status, _ctype, body = srv.handle(m, "POST", "/v1/chat/completions", json.dumps(chat).encode())
     assert status == 400 and b"chat template" in body
     status, _ctype, body = srv.handle(m, "POST", "/v1/completions", json.dumps({"model": "x", "prompt": "p"}).encode())
     assert status == 404 and b"does not exist" in body
