@@ -21,6 +21,7 @@ from k8s_util import api, wait_for
 from role_runner import install_operators
 from testbed.cluster import Testbed
 from testbed.pytest_plugin import dynamic_client
+from testbed.sim.dashboard_templates import shipped_runtime_names
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +143,13 @@ def rhoai(tmp_path_factory):
                 "kserve": {"managementState": "Managed", "defaultDeploymentMode": "RawDeployment",
                            "serving": {"managementState": "Removed"}}}}})
         wait_for(lambda: _get(k8s, ODC, "odh-dashboard-config"), 300, 0.5, "odh-dashboard-config")
-        wait_for(lambda: _get(k8s, TEMPLATE, "vllm-cuda-runtime-template"), 300, 0.5, "the shipped runtime templates")
+        # Every template of the version (the check-mode run does not wait for them).
+        csv = wait_for(lambda: [c for c in api(k8s, "operators.coreos.com/v1alpha1", "ClusterServiceVersion").get(
+            namespace="redhat-ods-operator").to_dict()["items"] if c["metadata"]["name"].startswith("rhods-operator.")],
+            60, 0.5, "the rhods-operator CSV")[0]
+        shipped = set(shipped_runtime_names(csv["spec"]["version"]))
+        assert "vllm-cuda-runtime-template" in shipped, shipped
+        wait_for(lambda: shipped <= set(_templates(k8s)), 300, 0.5, "the shipped runtime templates %s" % sorted(shipped))
         yield tb, kc, k8s
     finally:
         tb.down()
