@@ -297,3 +297,44 @@ def test_raw_deployment_route_host_and_cluster_local_name(k8s, kubeconfig, ingre
         "url": "https://nobody-%s.%s" % (NS, domain), "runtime": "vllm", "model_name": "x",
         "resolve": {"*": ingress["https-address"]}, "ca": gateway_tls(k8s)[1]}, kubeconfig)
     assert res.get("failed") and res["calls"][0]["status"] == 503 and "HTTP 503" in res["msg"], res
+
+
+def caikit_runtime(name, template, containers):
+    return {"apiVersion": SR[0], "kind": SR[1], "metadata": {
+        "name": name, "namespace": NS, "labels": {"opendatahub.io/dashboard": "true"},
+        "annotations": {"opendatahub.io/template-name": template}},
+        "spec": {"supportedModelFormats": [{"name": "caikit", "autoSelect": True}], "multiModel": False,
+                 "containers": containers}}
+
+
+def test_caikit_runtimes_answer_and_tgis_grpc_is_skipped(k8s, kubeconfig, ingress):
+    ca = gateway_tls(k8s)[1]
+    env = [{"name": "RUNTIME_LOCAL_MODELS_DIR", "value": "/mnt/models"}]
+    deploy(k8s, caikit_runtime("flan", "caikit-tgis-runtime", [
+        {"name": "kserve-container", "image": "quay.io/modh/text-generation-inference:rhoai-2.16",
+         "command": ["text-generation-launcher"], "args": ["--model-name=/mnt/models/artifacts/"]},
+        {"name": "transformer-container", "image": "quay.io/modh/caikit-tgis-serving:rhoai-2.16", "env": env,
+         "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]), isvc("flan", "flan", "caikit"))
+    deploy(k8s, caikit_runtime("minilm", "caikit-standalone-runtime", [
+        {"name": "kserve-container", "image": "quay.io/modh/caikit-nlp:rhoai-2.16",
+         "command": ["python", "-m", "caikit.runtime"], "env": env,
+         "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]), isvc("minilm", "minilm", "caikit"))
+    tgis = caikit_runtime("tgis", "tgis-grpc-runtime", [
+        {"name": "kserve-container", "image": "quay.io/modh/text-generation-inference:rhoai-2.16",
+         "command": ["text-generation-launcher"], "args": ["--model-name=/mnt/models/", "--grpc-port=8033"],
+         "ports": [{"containerPort": 8033, "name": "h2c", "protocol": "TCP"}]}])
+    tgis["spec"]["supportedModelFormats"] = [{"name": "pytorch", "autoSelect": True}]
+    deploy(k8s, tgis, isvc("tgis", "tgis", "pytorch"))
+
+    res = check(kubeconfig, ingress, {"name": "flan", "namespace": NS, "ca": ca, "prompt": "What is KServe?"})
+    assert not res.get("failed"), res
+    assert res["runtime"] == "caikit-tgis" and [(c["name"], c["status"]) for c in res["calls"]] == [
+        ("text_generation", 200)]
+    assert '"generated_text"' in res["calls"][0]["excerpt"]
+    res = check(kubeconfig, ingress, {"name": "minilm", "namespace": NS, "ca": ca})
+    assert not res.get("failed"), res
+    assert res["runtime"] == "caikit-standalone" and res["calls"][0]["name"] == "embedding"
+    assert res["calls"][0]["status"] == 200 and '"values"' in res["calls"][0]["excerpt"]
+    res = check(kubeconfig, ingress, {"name": "tgis", "namespace": NS, "ca": ca})
+    assert not res.get("failed"), res
+    assert res["skipped"] is True and "gRPC" in res["skip_reason"] and res["calls"] == []
