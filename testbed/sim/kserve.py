@@ -99,6 +99,8 @@ def predictor_pod(isvc: dict, sr: dict) -> tuple[dict, dict, dict]:
             c.setdefault("volumeMounts", []).append({"name": "kserve-provision-location", "mountPath": "/mnt/models",
                                                      "readOnly": True})
         spec["initContainers"][0]["volumeMounts"] = [{"name": "kserve-provision-location", "mountPath": "/mnt/models"}]
+    if dig(sr, "spec", "volumes"):  # KServe adds the runtime's volumes (the dashboard's /dev/shm) to the pod
+        spec["volumes"] = list(spec.get("volumes") or []) + copy.deepcopy(dig(sr, "spec", "volumes"))
     for k in ("tolerations", "nodeSelector", "affinity", "serviceAccountName", "imagePullSecrets"):
         v = pred.get(k) or dig(sr, "spec", k)
         if v:
