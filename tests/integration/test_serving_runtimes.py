@@ -94,6 +94,7 @@ VARS = textwrap.dedent("""\
         source: vllm-runtime
         chat_template: /app/data/template/template_chatml.jinja
         display_name: vLLM with a chat template
+        recommended_accelerators: [nvidia-gpu]
     """)
 
 
@@ -207,6 +208,13 @@ def test_runtimes_converge_idempotent_and_keep_what_others_wrote(rhoai, tmp_path
                                         "templateDisablement": ["ovms-gpu", "vllm-cuda-runtime"],
                                         "modelServerSizes": [small, theirs] + shipped_sizes}})
 
+    # The AcceleratorProfile the gpu role creates (the tuned vLLM copy names it).
+    api(k8s, "dashboard.opendatahub.io/v1", "AcceleratorProfile").create(namespace=NS, body={
+        "apiVersion": "dashboard.opendatahub.io/v1", "kind": "AcceleratorProfile",
+        "metadata": {"name": "nvidia-gpu", "namespace": NS},
+        "spec": {"displayName": "NVIDIA GPU", "enabled": True, "identifier": "nvidia.com/gpu",
+                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}})
+
     # Check mode first: nothing written.
     before = _snapshot(k8s)
     dry = _play(kc, tmp_path, text, check=True, diff=True)
@@ -249,6 +257,8 @@ def test_runtimes_converge_idempotent_and_keep_what_others_wrote(rhoai, tmp_path
     assert args == source + ["--chat-template=/app/data/template/template_chatml.jinja"]
     assert any(PLACEHOLDER in a for a in args), args
     assert vllm["objects"][0]["metadata"]["annotations"]["openshift.io/display-name"] == "vLLM with a chat template"
+    assert vllm["objects"][0]["metadata"]["annotations"]["opendatahub.io/recommended-accelerators"] == '["nvidia.com/gpu"]'
+    assert vllm["metadata"]["annotations"]["opendatahub.io/apiProtocol"] == "REST"
     assert "opendatahub.io/ootb" not in vllm["metadata"]["labels"]
 
     # Dashboard: our keys set, theirs kept.
@@ -281,12 +291,17 @@ def test_refusals_before_any_write(rhoai, tmp_path):
     before = _snapshot(k8s)
 
     # A runtime 2.19 does not ship: the version, why, and what it ships instead.
-    run = _play(kc, tmp_path, "serving_runtimes_enabled: [kserve-ovms, tgis-grpc-runtime]\n"
-                              "serving_runtimes_single_model_platform: false\n")
+    run = _play(kc, tmp_path, textwrap.dedent("""\
+        serving_runtimes_enabled: [kserve-ovms, tgis-grpc-runtime]
+        serving_runtimes_single_model_platform: false
+        serving_runtimes_tuned:
+          - {name: vllm-amd, source: vllm-cuda-runtime, recommended_accelerators: [amd-gpu]}
+        """))
     assert run.rc != 0, _describe(run)
     msg = _failure(run)
     assert "RHOAI 2.19.1" in msg and "does not ship the runtime tgis-grpc-runtime" in msg, msg
     assert "TGIS standalone was removed in 2.19" in msg and "vllm-cuda-runtime" in msg, msg
+    assert "serving_runtimes_tuned[0] (vllm-amd): AcceleratorProfile amd-gpu does not exist" in msg, msg
     assert "nothing was changed" in msg
     assert _snapshot(k8s) == before
 
