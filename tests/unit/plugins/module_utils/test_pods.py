@@ -119,8 +119,10 @@ def test_is_ready():
 def test_summary():
     s = summary(pod(ready=False, statuses=[waiting("authorino", "CrashLoopBackOff"), OK]))
     assert s["name"] == "authorino-1" and s["ready"] is False and s["node"] == "worker-0"
-    assert s["containers"][0] == {"name": "authorino", "ready": False, "state": "waiting", "reason": "CrashLoopBackOff", "restarts": 3,
-                              "image": "quay.io/example/authorino:1.0"}
+    assert s["containers"][0] == {
+        "name": "authorino", "ready": False, "state": "waiting", "reason": "CrashLoopBackOff", "restarts": 3,
+        "image": "quay.io/example/authorino:1.0",
+    }
     assert s["problems"][0]["reason"] == "CrashLoopBackOff"
 
 
