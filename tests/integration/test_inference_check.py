@@ -57,6 +57,10 @@ def ensure_platform(k8s):
                     "ingressGateway": {"certificate": {"secretName": "knative-serving-cert", "type": "SelfSigned"}}}}}}})
         wait_for(lambda: [d for d in items(k8s, *DSC) if _ready(d, "KserveReady")], timeout=900,
                  desc="DataScienceCluster KserveReady")
+    serving = ((items(k8s, *DSC)[0].get("spec") or {}).get("components") or {}).get("kserve", {}).get("serving") or {}
+    if serving.get("managementState") == "Removed":
+        pytest.fail("the shared testbed runs KServe without Serverless (DataScienceCluster kserve.serving Removed); "
+                    "these tests deploy Serverless models: restart the testbed (make testbed-down testbed-up)")
     return wait_for(lambda: (get(k8s, "v1", "ConfigMap", "testbed-ingress", "testbed-system") or {}).get("data"),
                     timeout=60, desc="ConfigMap testbed-system/testbed-ingress (written by the simulated operators' "
                     "process at start; a testbed started before the data path existed needs a restart)")
