@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the model_deployment role, thin wrappers over module_utils/_models.py.
+
+The results are marked unsafe: ServingRuntimes carry KServe's Go-template placeholders such as
+``{{.Name}}``, which must reach the cluster literally and never be evaluated by Jinja.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.utils.unsafe_proxy import wrap_var
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models
+
+# The dashboard's default model server sizes (serving-api.md §1.5), used when the cluster has no
+# OdhDashboardConfig (dashboard component not Managed).
+DEFAULT_SIZES = [
+    {"name": "Small", "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}},
+    {"name": "Medium", "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "8", "memory": "10Gi"}}},
+    {"name": "Large", "resources": {"requests": {"cpu": "6", "memory": "16Gi"}, "limits": {"cpu": "10", "memory": "20Gi"}}},
+]
+
+
+def _plain(value):
+    """Deep copy into plain Python types (Ansible may hand over tagged or lazy containers)."""
+    if isinstance(value, Mapping):
+        return dict((to_text(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return to_text(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def model_deployment_input_errors(models, defaults=None):
+    """Errors of ``model_serving_models`` that need no cluster (the ``validate`` entry point)."""
+    return _models.input_errors(_plain(models), _plain(defaults or {}))
+
+
+def model_deployment_plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
+    """See ``_models.plan``."""
+    if not isinstance(cluster, Mapping):
+        raise AnsibleFilterError("model_deployment_plan expects the cluster facts as a dict")
+    cluster = _plain(cluster)
+    if not cluster.get("sizes"):
+        cluster["sizes"] = DEFAULT_SIZES
+    result = _models.plan(_plain(models), _plain(defaults or {}), cluster, bool(check_mode), bool(allow_recreate))
+    return wrap_var(result)
+
+
+def model_deployment_owned(items, isvc_results):
+    """Token objects with the ownerReference to their InferenceService."""
+    return wrap_var(_models.with_owners(_plain(items or []), _plain(isvc_results or [])))
+
+
+def model_deployment_failure(wait_message, pods_result, names):
+    """Lines naming model, pod, container and reason of a failed readiness wait."""
+    return _models.failure_report(_plain(wait_message), _plain(pods_result or {}), _plain(names or []))
+
+
+def model_deployment_summary(models, wait_results, check_results):
+    """Per-model result of the role."""
+    return _models.summary(_plain(models or []), _plain(wait_results or []), _plain(check_results or []))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "model_deployment_input_errors": model_deployment_input_errors,
+            "model_deployment_plan": model_deployment_plan,
+            "model_deployment_owned": model_deployment_owned,
+            "model_deployment_failure": model_deployment_failure,
+            "model_deployment_summary": model_deployment_summary,
+        }
