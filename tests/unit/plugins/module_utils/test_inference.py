@@ -499,3 +499,95 @@ def test_socket_helpers_are_plain_sockets():
     t.join(10)
     lsock.close()
     assert res["status"] == 200 and res["with_token"] is False
+
+
+# -- the testbed ingress's choices (fake informer caches, no cluster) ---------------------------
+class _Cache(object):
+    def __init__(self, objs):
+        self.objs = objs
+        self.served = True
+
+    def items(self, namespace=None, selector=None):
+        out = []
+        for o in self.objs:
+            md = o["metadata"]
+            if namespace is not None and md.get("namespace") != namespace:
+                continue
+            if selector and any((md.get("labels") or {}).get(k) != v for k, v in selector.items()):
+                continue
+            out.append(o)
+        return out
+
+    def get(self, name, namespace=None):
+        for o in self.objs:
+            if o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace:
+                return o
+        return None
+
+
+class _Mgr(object):
+    def __init__(self, objs, secrets):
+        from testbed.sim import resources as R
+
+        self.caches = {}
+        for res, o in objs:
+            self.caches.setdefault(res, []).append(o)
+        self.kube = self
+        self.secrets = secrets
+        self.secret_res = R.SECRET
+
+    def informer(self, res):
+        return _Cache(self.caches.get(res, []))
+
+    def get(self, res, name, namespace=None):  # kube.get(R.SECRET, ...) and mgr.get(...)
+        if res == self.secret_res:
+            return self.secrets.get((namespace, name))
+        return self.informer(res).get(name, namespace)
+
+
+def _secret(crt, key):
+    import base64
+
+    return {"data": {"tls.crt": base64.b64encode(crt).decode(), "tls.key": base64.b64encode(key).decode()}}
+
+
+def test_testbed_ingress_picks_the_certificate_routes_and_auth():
+    from testbed.sim import resources as R
+    from testbed.sim.ingress import Ingress, host_matches
+
+    assert host_matches("*", "a.b") and host_matches("*.apps.x", "m-ns.apps.x") and host_matches("ns/*.apps.x", "a.apps.x")
+    assert not host_matches("*.apps.x", "apps.x") and not host_matches("a.apps.x", "b.apps.x")
+
+    gw = {"metadata": {"name": "knative-ingress-gateway", "namespace": "knative-serving"},
+          "spec": {"servers": [{"hosts": ["*.apps.x"], "port": {"number": 443, "protocol": "HTTPS"},
+                                "tls": {"mode": "SIMPLE", "credentialName": "wildcard-certs"}}]}}
+    edge = {"metadata": {"name": "raw", "namespace": "ns", "labels": {"inferenceservice-name": "raw"}},
+            "spec": {"host": "raw-ns.apps.x", "tls": {"termination": "edge", "certificate": "C", "key": "K"}}}
+    serverless = isvc("llm", url="https://llm-ns.apps.x")
+    raw = isvc("raw", url="http://raw-predictor.ns.svc.cluster.local")
+    raw["metadata"]["annotations"]["security.opendatahub.io/enable-auth"] = "true"
+    anon = {"metadata": {"name": "llm", "namespace": "ns"}, "spec": {"authentication": {"anonymous-access": {"anonymous": {}}}}}
+    mgr = _Mgr([(R.GATEWAY, gw), (R.ROUTE, edge), (R.ISVC, serverless), (R.ISVC, raw), (R.AUTHCONFIG, anon)],
+               {("istio-system", "wildcard-certs"): _secret(b"GWCRT", b"GWKEY")})
+    ing = Ingress(mgr)
+    ing.fallback = (b"FB", b"FBK")
+    try:
+        assert ing.certificate_for("llm-ns.apps.x") == (b"GWCRT", b"GWKEY", "secret istio-system/wildcard-certs")
+        assert ing.certificate_for("raw-ns.apps.x") == (b"C", b"K", "route raw")
+        assert ing.certificate_for("elsewhere.example.com")[2] == "fallback"
+        assert ing.isvc_for("llm-ns.apps.x", tls=True)["metadata"]["name"] == "llm"
+        assert ing.isvc_for("raw-ns.apps.x", tls=True)["metadata"]["name"] == "raw"
+        assert ing.isvc_for("raw-predictor.ns.svc.cluster.local", tls=False)["metadata"]["name"] == "raw"
+        assert ing.isvc_for("raw-predictor.ns", tls=False)["metadata"]["name"] == "raw"
+        assert ing.isvc_for("nobody.apps.x", tls=True) is None
+        assert ing.auth_required(raw) is True  # no AuthConfig: the annotation
+        serverless["metadata"]["annotations"]["security.opendatahub.io/enable-auth"] = "true"
+        assert ing.auth_required(serverless) is False  # the AuthConfig (anonymous) decides
+        assert ing.authorize(raw, None) == (401, "credential not found")
+        assert ing.authorize(raw, "Basic abc") == (401, "credential not found")
+        status, _ctype, body, _extra = ing.serve(True, "nobody.apps.x", "GET", "/v1/models", {}, b"")
+        assert status == 503 and b"Application is not available" in body
+        serverless["status"]["conditions"][0]["status"] = "False"
+        assert ing.serve(True, "llm-ns.apps.x", "GET", "/v1/models", {}, b"")[:3] == (503, "text/plain", b"no healthy upstream")
+    finally:
+        ing.stop()
