@@ -463,7 +463,7 @@ class Caller(object):
             out["excerpt"] = scrub(excerpt(body), self.token)
         except ssl.SSLError as e:
             out["error"] = scrub("TLS: %s" % e, self.token)
-        except (socket.error, http_client.HTTPException) as e:
+        except (socket.error, http_client.HTTPException, ValueError) as e:
             out["error"] = scrub("%s: %s" % (type(e).__name__, e), self.token)
         finally:
             out["latency_ms"] = int(round((self.clock() - start) * 1000))
@@ -571,7 +571,7 @@ def inference_check(params, get_object, list_objects):
     InvalidInput/ResourceNotFound before any call, ModelServingError (with the result as details)
     when a call fails its check."""
     resolve_map, context = _validate(params)
-    token = params.get("token") or None
+    token = (params.get("token") or "").strip() or None
     name, namespace = params.get("name"), params.get("namespace")
     isvc = sr = None
     what = params.get("url")

@@ -412,7 +412,7 @@ def test_auth_on_without_token_needs_the_token_unless_only_the_refusal_is_checke
 def test_whole_check_against_the_local_server(server):
     objs = {("InferenceService", "granite"): isvc("granite", auth=True, url="https://model.apps.test"),
             ("ServingRuntime", "rt"): VLLM_SR}
-    p = params(name="granite", namespace="ns", token=TOKEN, ca=server["ca"],
+    p = params(name="granite", namespace="ns", token=TOKEN + "\n", ca=server["ca"],  # as read from a file
                resolve={"*": "127.0.0.1:%d" % server["port"]})
     res = I.inference_check(p, *reader(objs))
     assert res["ok"] and res["auth"] and res["runtime"] == "vllm" and res["model_name"] == "granite"
