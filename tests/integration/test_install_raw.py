@@ -2,7 +2,7 @@
 
 One dedicated testbed, empty at the start:
 
-- ``--check`` writes nothing;
+- ``--check`` writes nothing (automated and manual path);
 - the install (path ``auto``, which is the automated path on an empty cluster) converges with only the
   OpenShift AI operator: DSCI serviceMesh Removed, DSC kserve Managed with serving Removed,
   defaultDeploymentMode RawDeployment and rawDeploymentServiceConfig; the operator runs KServe
@@ -89,6 +89,10 @@ def test_raw_install_converges_without_mesh_and_refuses_serverless(fresh_testbed
     dry = ansible_playbook(PLAYBOOK, kubeconfig, RAW, check=True, diff=True, timeout=INSTALL_TIMEOUT)
     assert dry.rc == 0, failure_text(dry) or dry.stderr[-3000:]
     assert _snapshot(k8s) == before, "--check wrote to the cluster: %s" % sorted(_snapshot(k8s) ^ before)
+    dry_manual = ansible_playbook(PLAYBOOK, kubeconfig, dict(RAW, model_serving_install_path="manual"), check=True,
+                                  diff=True, timeout=INSTALL_TIMEOUT)
+    assert dry_manual.rc == 0, failure_text(dry_manual) or dry_manual.stderr[-3000:]
+    assert _snapshot(k8s) == before, "--check (manual) wrote to the cluster: %s" % sorted(_snapshot(k8s) ^ before)
 
     # 2. The install.
     run = ansible_playbook(PLAYBOOK, kubeconfig, RAW, timeout=INSTALL_TIMEOUT)
