@@ -533,6 +533,10 @@ def _validate(params):
         raise InvalidInput("model_name is required with url when name (the InferenceService) is not given")
     if not params.get("name") and not params.get("runtime"):
         raise InvalidInput("runtime is required with url when name (the InferenceService) is not given")
+    if params.get("token_secret") and params.get("token"):
+        raise InvalidInput("token and token_secret are mutually exclusive")
+    if params.get("token_secret") and not params.get("namespace"):
+        raise InvalidInput("namespace is required with token_secret (the Secret's namespace)")
     if params.get("url"):
         split_url(params["url"])
     if (params.get("timeout") or 0) <= 0:
@@ -563,6 +567,28 @@ def _find_runtime(isvc, get_object, list_objects):
     return None
 
 
+def secret_token(get_object, name, namespace, wait_timeout=0, clock=time.monotonic, sleep=time.sleep):
+    """``data.token`` of Secret ``namespace/name`` (a ``kubernetes.io/service-account-token`` Secret, filled by the
+    token controller shortly after it is created: waited for up to ``wait_timeout`` seconds)."""
+    import base64
+
+    deadline = clock() + max(wait_timeout or 0, 0)
+    while True:
+        secret = get_object("v1", "Secret", name, namespace)
+        if secret is None:
+            problem = "Secret %s/%s (token_secret) does not exist" % (namespace, name)
+        else:
+            value = (secret.get("data") or {}).get("token")
+            if value:
+                return base64.b64decode(value).decode("utf-8").strip()
+            problem = ("Secret %s/%s (token_secret) has no data.token%s" % (
+                namespace, name, " yet (the token controller fills kubernetes.io/service-account-token Secrets)"
+                if secret.get("type") == "kubernetes.io/service-account-token" else ""))
+        if clock() >= deadline:
+            raise ResourceNotFound(problem, token_secret=dict(name=name, namespace=namespace))
+        sleep(1.0)
+
+
 def inference_check(params, get_object, list_objects):
     """Run the check described by the module parameters; returns the result dict.
 
@@ -572,6 +598,8 @@ def inference_check(params, get_object, list_objects):
     when a call fails its check."""
     resolve_map, context = _validate(params)
     token = (params.get("token") or "").strip() or None
+    if params.get("token_secret"):
+        token = secret_token(get_object, params["token_secret"], params["namespace"], params.get("wait_timeout") or 0)
     name, namespace = params.get("name"), params.get("namespace")
     isvc = sr = None
     what = params.get("url")

@@ -64,7 +64,16 @@ options:
     description:
       - Bearer token of a service account allowed to C(get) the InferenceService (the token secret
         C(<token name>-<isvc>-sa) the dashboard creates, or C(oc create token)).
-      - Needed when token auth is on, unless only the refusal is checked (O(expect_unauthorized_without_token)).
+      - Needed (or O(token_secret)) when token auth is on, unless only the refusal is checked
+        (O(expect_unauthorized_without_token)).
+    type: str
+  token_secret:
+    description:
+      - Name of a Secret in O(namespace) whose C(data.token) is the token, for example the
+        C(kubernetes.io/service-account-token) Secret C(<token name>-<isvc>-sa) the dashboard creates
+        for token auth. Its token is read by the module and never returned. Mutually exclusive with O(token).
+      - A C(kubernetes.io/service-account-token) Secret gets its token shortly after it is created;
+        the module waits for it up to O(wait_timeout) seconds.
     type: str
   ca:
     description:
@@ -144,7 +153,7 @@ EXAMPLES = r"""
   openshift_ai.model_serving.inference_check:
     name: granite
     namespace: models
-    token: "{{ granite_token }}"
+    token_secret: default-name-granite-sa
     ca: "{{ lookup('ansible.builtin.file', 'wildcard-ca.crt') }}"
   register: check
 
@@ -268,6 +277,7 @@ def main():
                 runtime=dict(type="str", choices=list(RUNTIMES)),
                 model_name=dict(type="str"),
                 token=dict(type="str", no_log=True),
+                token_secret=dict(type="str", no_log=False),
                 ca=dict(type="str"),
                 validate_endpoint_certs=dict(type="bool", default=True),
                 resolve=dict(type="dict"),
@@ -281,6 +291,7 @@ def main():
             )
         ),
         required_one_of=[("name", "url")],
+        mutually_exclusive=[("token", "token_secret")],
         required_by={"name": "namespace"},
         supports_check_mode=True,
     )

@@ -254,6 +254,16 @@ def test_token_auth_like_authorino(k8s, kubeconfig, ingress):
     assert [(c["name"], c["status"]) for c in res["calls"]] == want
     assert token not in json.dumps(res)
 
+    # the dashboard's token Secret (kubernetes.io/service-account-token, filled by the token controller)
+    create(k8s, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token", "metadata": {
+        "name": "default-name-secured-sa", "namespace": NS,
+        "annotations": {"kubernetes.io/service-account.name": "secured-reader"}}})
+    res = check(kubeconfig, ingress, dict(args, token_secret="default-name-secured-sa"))
+    assert not res.get("failed"), res
+    assert [(c["name"], c["status"]) for c in res["calls"]] == want
+    secret_token = base64.b64decode(get(k8s, "v1", "Secret", "default-name-secured-sa", NS)["data"]["token"]).decode()
+    assert secret_token not in json.dumps(res)
+
     # and nowhere in the whole -vvv run of a playbook
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
         {"name": "check", fqcn("inference_check"): dict(args, token=token, resolve={"*": ingress["https-address"]})}]}]

@@ -358,7 +358,7 @@ def reader(objects):
 
 def params(**kw):
     p = dict(name=None, namespace=None, url=None, runtime=None, model_name=None, token=None, ca=None,
-             validate_endpoint_certs=True, resolve=None, timeout=30, wait_timeout=0,
+             token_secret=None, validate_endpoint_certs=True, resolve=None, timeout=30, wait_timeout=0,
              expect_unauthorized_without_token=None, chat=None, prompt="Hello", max_tokens=16, payload=None)
     p.update(kw)
     return p
@@ -373,6 +373,8 @@ def params(**kw):
     ({"name": "g", "namespace": "ns", "timeout": 0}, "timeout"),
     ({"name": "g", "namespace": "ns", "max_tokens": 0}, "max_tokens"),
     ({"name": "g", "namespace": "ns", "resolve": {"h": "x:y:z"}}, "resolve"),
+    ({"name": "g", "namespace": "ns", "token": "t", "token_secret": "s"}, "mutually exclusive"),
+    ({"url": "https://h", "model_name": "m", "runtime": "vllm", "token_secret": "s"}, "namespace is required with token_secret"),
 ])
 def test_inputs_are_refused_before_any_read(kw, needle):
     def never(*a):
@@ -591,3 +593,31 @@ def test_testbed_ingress_picks_the_certificate_routes_and_auth():
         assert ing.serve(True, "llm-ns.apps.x", "GET", "/v1/models", {}, b"")[:3] == (503, "text/plain", b"no healthy upstream")
     finally:
         ing.stop()
+
+
+def test_secret_token_waits_for_the_token_controller():
+    import base64
+
+    state = {"t": 0.0, "reads": 0}
+    filled = {"type": "kubernetes.io/service-account-token", "data": {"token": base64.b64encode(TOKEN.encode() + b"\n").decode()}}
+    empty = {"type": "kubernetes.io/service-account-token", "data": {}}
+
+    def get_object(api_version, kind, name, namespace):
+        assert (api_version, kind, name, namespace) == ("v1", "Secret", "default-name-g-sa", "ns")
+        state["reads"] += 1
+        return filled if state["reads"] >= 3 else empty
+
+    def clock():
+        return state["t"]
+
+    def sleep(s):
+        state["t"] += s
+
+    assert I.secret_token(get_object, "default-name-g-sa", "ns", 10, clock, sleep) == TOKEN and state["t"] == 2.0
+    state.update(t=0.0, reads=-100)
+    with pytest.raises(ResourceNotFound) as e:
+        I.secret_token(get_object, "default-name-g-sa", "ns", 3, clock, sleep)
+    assert "has no data.token yet (the token controller" in e.value.msg and TOKEN not in e.value.msg
+    with pytest.raises(ResourceNotFound) as e:
+        I.secret_token(lambda *a: None, "x", "ns")
+    assert "Secret ns/x (token_secret) does not exist" in e.value.msg
