@@ -25,10 +25,10 @@ description:
     O(deployment_mode) is refused (RV(platform.deployment_mode)). V(Serverless) runs when the
     OpenShift AI operator manages a control plane or KnativeServing, or the DataScienceCluster has
     kserve Managed with serving Managed or Unmanaged; V(RawDeployment) runs when it has kserve
-    Managed, serving Removed and the RawDeployment mode. A request for the other mode is refused:
-    switching would leave a half-state.
+    Managed, serving Removed and the RawDeployment mode. A request for the other mode is refused,
+    because switching would leave a half-state.
   - For O(deployment_mode=RawDeployment) the install path ignores existing control planes and
-    KnativeServings: the operator needs neither (with serving Removed it skips their preconditions).
+    KnativeServings, because the operator needs neither (with serving Removed it skips their preconditions).
   - A kind that the cluster does not serve (its operator is not installed) counts as none present.
 author:
   - OpenShift AI model_serving maintainers (@openshift-ai)

@@ -144,7 +144,7 @@ def test_raw_install_converges_without_mesh_and_refuses_serverless(fresh_testbed
     assert manual.rc == 0, failure_text(manual) or manual.stderr[-3000:]
     assert stats(manual).get("changed", 0) == 0, [n for n, r in manual.task_results() if r.get("changed")]
     assert any(n.endswith("kserve : Set the DSCInitialization service mesh and the DataScienceCluster kserve component")
-               or "Install KServe (§3.3.2)" in n for n, _ in manual.task_results())
+               or "Install KServe (§3.3.2)" in n for n, _res in manual.task_results())
 
     # 5. A Serverless request on the raw cluster: refused before any write, with the reason.
     for extra in ({}, {"model_serving_install_path": "manual"}):
