@@ -61,7 +61,7 @@ SHM_MOUNT = {"name": "shm", "mountPath": "/dev/shm"}
 MODEL_KEYS = frozenset((
     "name", "project", "display_name", "runtime", "model_format", "model_format_version", "storage", "replicas",
     "size", "resources", "accelerators", "accelerator_name", "deployment_mode", "external_route", "token_auth",
-    "tokens", "state", "args", "env", "runtime_args", "runtime_env", "tolerations", "node_selector", "check",
+    "tokens", "state", "args", "env", "annotations", "labels", "runtime_args", "runtime_env", "tolerations", "node_selector", "check",
 ))
 
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -225,6 +225,11 @@ def _list_errors(where, model):
         value = model.get(key)
         if value is not None and not isinstance(value, list):
             errors.append("%s: %s must be a list" % (where, key))
+    for key in ("annotations", "labels"):
+        value = model.get(key)
+        if value is not None and (not isinstance(value, dict) or
+                                  not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+            errors.append("%s: %s must be a mapping of strings to strings" % (where, key))
     for key in ("node_selector", "check"):
         value = model.get(key)
         if value is not None and not isinstance(value, dict):
@@ -448,6 +453,10 @@ def inference_service(model, sr, sizes, connection_name=None):
                    AUTH_ANNOTATION: "true" if model["token_auth"] else None}
     for key in SERVERLESS_ANNOTATIONS:
         annotations[key] = "true" if serverless else None
+    for key, value in (model.get("annotations") or {}).items():
+        annotations.setdefault(key, value)
+    for key, value in (model.get("labels") or {}).items():
+        labels.setdefault(key, value)
     low, high = replicas_of(model)
     storage = model["storage"]
     spec_model = {"modelFormat": {"name": model["model_format"]}, "runtime": model["name"]}
