@@ -33,6 +33,7 @@ NAMESPACES = [
     "openshift-ingress",
     "openshift-ingress-operator",
     "openshift-operator-lifecycle-manager",
+    "testbed-system",  # the testbed's own objects (faults, ingress address): present before any test looks
 ]
 CATALOG_SOURCES = [
     ("redhat-operators", "Red Hat Operators", "Red Hat"),
@@ -137,7 +138,7 @@ def bootstrap(api, tb, deadline: float, log=None) -> None:
     jobs += [(_path("", "v1", "namespaces", ns),
               {"apiVersion": "v1", "kind": "Namespace", "metadata": {
                   "name": ns, "labels": {"openshift.io/cluster-monitoring": "true"}
-                  if ns != "openshift-operators" else {}}}) for ns in NAMESPACES]
+                  if ns.startswith("openshift-") and ns != "openshift-operators" else {}}}) for ns in NAMESPACES]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda job: api.apply(*job), jobs))
     t0 = time.monotonic()

@@ -24,14 +24,21 @@ SNAPSHOT_KINDS = (
 )
 
 
+# The testbed's own namespace (fault injection, the ingress address): never written by the collection.
+TESTBED_NAMESPACE = "testbed-system"
+
+
 def snapshot(k8s, kinds=SNAPSHOT_KINDS):
     """(kind, namespace, name) of every object of ``kinds`` (names only: the simulated operators
-    may update their own objects at any time, but a write of ours adds objects)."""
+    may update their own objects at any time, but a write of ours adds objects). Objects of the
+    testbed itself are left out."""
     out = set()
     for api_version, kind in kinds:
         res = k8s.resources.get(api_version=api_version, kind=kind)
         for item in res.get().to_dict().get("items", []):
             md = item["metadata"]
+            if TESTBED_NAMESPACE in (md.get("namespace"), md["name"] if kind == "Namespace" else None):
+                continue
             out.add((kind, md.get("namespace", ""), md["name"]))
     return out
 
