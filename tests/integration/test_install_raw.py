@@ -10,7 +10,9 @@ One dedicated testbed, empty at the start:
   KnativeServing, no mesh, Serverless or Authorino operator;
 - the second run reports ``changed=0``; ``--check --diff`` on the converged cluster changes nothing;
 - the manual path (roles/kserve) on the converged raw cluster reports ``changed=0`` too;
-- a Serverless request on it is refused before any write, naming the variable.
+- a Serverless request on it is refused before any write, naming the variable, by the playbook
+  (both paths) and by the kserve role run alone;
+- bad values of the new variables are refused by the first task, naming the variable.
 
 The reverse (a RawDeployment request on a cluster running Serverless) is in
 test_automated_path.py, on the cluster that test installs with the Serverless mode.
@@ -21,6 +23,7 @@ import json
 import pytest
 
 from helpers import ansible_playbook
+from role_runner import run_role
 from install_support import INSTALL_TIMEOUT, PLAYBOOK, SNAPSHOT_KINDS, failure_text, snapshot, stats
 from testbed.pytest_plugin import dynamic_client
 
@@ -154,3 +157,16 @@ def test_raw_install_converges_without_mesh_and_refuses_serverless(fresh_testbed
         assert "model_serving_deployment_mode Serverless was refused" in text, text[-3000:]
         assert "runs KServe in the RawDeployment mode" in text, text[-3000:]
         assert _specs(k8s) == converged, "the refused run (%s) wrote to the cluster" % extra
+
+    # ... and by the kserve role run alone (it reads platform_info itself).
+    role = run_role("kserve", kubeconfig, {"kserve_deployment_mode": "Serverless"})
+    assert role.rc != 0, role.describe()
+    assert "kserve_deployment_mode Serverless was refused and nothing was changed" in role.failure_msg, role.describe()
+    assert _specs(k8s) == converged, "the refused role run wrote to the cluster"
+
+    # 6. Bad values of the new variables: refused by the first task, naming the variable.
+    for var, value in (("model_serving_deployment_mode", "Standard"), ("model_serving_raw_deployment_service_config", "Headful")):
+        bad = ansible_playbook(PLAYBOOK, kubeconfig, dict(RAW, **{var: value}), timeout=INSTALL_TIMEOUT)
+        assert bad.rc != 0, "%s=%s was accepted" % (var, value)
+        assert var in failure_text(bad), failure_text(bad)[-3000:]
+        assert _specs(k8s) == converged, "the run with %s=%s wrote to the cluster" % (var, value)
