@@ -62,6 +62,12 @@ def test_bad_variables_fail_before_any_write(fresh_testbed, tmp_path):
          {"serving_gateways_certificate_path": crt, "serving_gateways_private_key_path": key},
          ["serving_gateways_certificate_path", "apps.testbed"]),
         ("unknown install path", {"model_serving_install_path": "sideways"}, ["model_serving_install_path"]),
+        # the serving runtimes are set up after the install, but their variables are checked first
+        ("custom runtime of the wrong kind",
+         {"serving_runtimes_custom": [{"runtime": {
+             "apiVersion": "serving.kserve.io/v1alpha1", "kind": "Deployment", "metadata": {"name": "mlserver"},
+             "spec": {"containers": [{"name": "kserve-container", "image": "docker.io/seldonio/mlserver:1.6.1"}]}}}]},
+         ["serving_runtimes_custom[0]: kind must be ServingRuntime, found 'Deployment'"]),
     ]
     before = snapshot(k8s)
     for label, extra, expected in cases:
