@@ -181,7 +181,7 @@ def _storage_errors(where, storage):
         for key in ("endpoint", "bucket", "access_key_id", "secret_access_key"):
             if not isinstance(conn.get(key), str) or not conn.get(key):
                 errors.append("%s: storage.connection.%s is missing" % (where, key))
-        unknown = sorted(set(conn) - set(k for k, _ in CONNECTION_KEYS) - set(["name", "display_name"]))
+        unknown = sorted(set(conn) - set(pair[0] for pair in CONNECTION_KEYS) - set(["name", "display_name"]))
         if unknown:
             errors.append("%s: storage.connection has unknown keys: %s" % (where, ", ".join(unknown)))
     else:
@@ -573,13 +573,18 @@ def _ready_expression(names):
             "status.modelStatus.states.activeModelState == 'Loaded')" % listed)
 
 
+# Pod failures Knative (Serverless) reports in the revision's message, which KServe copies into the
+# InferenceService conditions.
+FATAL_MESSAGES = ("Unschedulable", "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
+
+
 def _failure_expressions(names):
     listed = json.dumps(sorted(names))
-    return [
-        "contains(`%s`, metadata.name) && status.modelStatus.states.targetModelState == 'FailedToLoad'" % listed,
-        "contains(`%s`, metadata.name) && length(status.conditions[?type=='Ready' && status=='False' && "
-        "contains(message || '', 'Unschedulable')] || `[]`) > `0`" % listed,
-    ]
+    out = ["contains(`%s`, metadata.name) && status.modelStatus.states.targetModelState == 'FailedToLoad'" % listed]
+    for word in FATAL_MESSAGES:
+        out.append("contains(`%s`, metadata.name) && length(status.conditions[?type=='Ready' && status=='False' && "
+                   "contains(message || '', '%s')] || `[]`) > `0`" % (listed, word))
+    return out
 
 
 def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
@@ -794,10 +799,11 @@ def with_owners(items, isvc_results):
     """Token objects with the ownerReference to their InferenceService (uid from the apply results)."""
     uids = {}
     for res in isvc_results or []:
-        obj = res.get("result") or {}
-        md = obj.get("metadata") or {}
+        if res.get("kind", "InferenceService") != "InferenceService":
+            continue
+        md = (res.get("result") or {}).get("metadata") or {}
         if md.get("uid"):
-            uids[(md.get("namespace"), md.get("name"))] = md["uid"]
+            uids[(res.get("namespace") or md.get("namespace"), res.get("name") or md.get("name"))] = md["uid"]
     out = []
     for entry in items or []:
         entry = copy.deepcopy(entry)
@@ -823,11 +829,17 @@ def failure_report(wait_message, pods_result, names):
             problems.setdefault(labels_model, []).append(problem)
     for name in names:
         for p in problems.get(name, []):
-            lines.append("model %s: pod %s container %s: %s%s" % (
-                name, p.get("pod"), p.get("container"), p.get("reason"),
-                (" (%s)" % p.get("message")) if p.get("message") else ""))
+            lines.append("model %s: %s" % (name, _problem(p)))
     for p in problems.get(None, []):
-        lines.append("pod %s container %s: %s" % (p.get("pod"), p.get("container"), p.get("reason")))
+        lines.append(_problem(p))
     if wait_message:
-        lines.append(str(wait_message))
+        text = str(wait_message)
+        lines.append(text if len(text) <= 600 else text[:600] + "...")
     return lines
+
+
+def _problem(p):
+    where = "pod %s" % p.get("pod")
+    if p.get("container"):
+        where += " container %s" % p.get("container")
+    return "%s: %s%s" % (where, p.get("reason"), (" (%s)" % p.get("message")) if p.get("message") else "")

@@ -232,7 +232,7 @@ def test_second_run_changes_nothing_and_check_mode_writes_nothing(cluster):
     assert snapshot(k8s) == before
     assert get(k8s, "v1", "Namespace", other_ns) is None
     # the diff says what would change
-    isvc_task = [r for n, r in run.task_results() if n.endswith("Write the InferenceServices")][0]
+    isvc_task = [r for n, r in run.task_results() if n.endswith("Write the ServingRuntimes and InferenceServices")][0]
     diffs = [item.get("diff") for item in isvc_task["results"] if item.get("changed")]
     assert any((d or {}).get("after", {}).get("spec", {}).get("predictor", {}).get("maxReplicas") == 3 for d in diffs)
 
@@ -240,8 +240,8 @@ def test_second_run_changes_nothing_and_check_mode_writes_nothing(cluster):
 def test_runtime_change_rolls_the_pods(cluster):
     _kubeconfig, k8s, _ingress = cluster
     before = get(k8s, *ISVC, "mnist", NS)
-    pods_before = set(p["metadata"]["uid"] for p in items(k8s, "v1", "Pod", NS,
-                                                         "serving.kserve.io/inferenceservice=mnist"))
+    selector = "serving.kserve.io/inferenceservice=mnist"
+    pods_before = set(p["metadata"]["uid"] for p in items(k8s, "v1", "Pod", NS, selector))
     run = play(cluster, [granite(), mnist(runtime_env=[{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}])])
     assert run.rc == 0, failure_text(run)
     sr = get(k8s, *SR, "mnist", NS)
@@ -292,6 +292,21 @@ def test_crashing_model_is_reported_with_model_pod_container_reason(cluster):
     run = play(cluster, [granite(), mnist(runtime_env=env), dict(crashy, state="absent")])
     assert run.rc == 0, failure_text(run)
     assert get(_k8s, *ISVC, "crashy", NS) is None and get(_k8s, *SR, "crashy", NS) is None
+
+
+def test_unschedulable_gpu_request_is_reported(cluster):
+    _kubeconfig, k8s, _ingress = cluster
+    # the testbed's GPU node has no nvidia.com/gpu until the GPU operator runs: nothing can host it
+    gpu = granite(name="gpu-llm", accelerators=2, token_auth=False, tokens=[], check={"enabled": False})
+    env = [{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}]
+    run = play(cluster, [granite(), mnist(runtime_env=env), gpu])
+    assert run.rc != 0
+    msg = failure_text(run)
+    assert "model gpu-llm: pod gpu-llm-predictor-" in msg and ": Unschedulable (" in msg, msg
+    assert "Insufficient nvidia.com/gpu" in msg, msg
+    run = play(cluster, [granite(), mnist(runtime_env=env), dict(gpu, state="absent")])
+    assert run.rc == 0, failure_text(run)
+    assert get(k8s, *ISVC, "gpu-llm", NS) is None
 
 
 def test_state_absent_removes_everything(cluster):

@@ -112,8 +112,8 @@ def test_serving_runtime_is_the_template_object_as_the_dashboard_copies_it():
     assert ann["openshift.io/display-name"] == "granite"
     spec = sr["spec"]
     assert "replicas" not in spec
-    assert spec["supportedModelFormats"] == [dict(spec["supportedModelFormats"][0], name="vLLM", autoSelect=True,
-                                                   priority=1)]
+    first = spec["supportedModelFormats"][0]
+    assert spec["supportedModelFormats"] == [dict(first, name="vLLM", autoSelect=True, priority=1)]
     c = spec["containers"][0]
     assert "resources" not in c and {"name": "shm", "mountPath": "/dev/shm"} in c["volumeMounts"]
     assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}} in spec["volumes"]
@@ -288,6 +288,10 @@ def test_with_owners_sets_the_uid_of_the_written_isvc():
     assert all(i["patch"]["metadata"]["ownerReferences"][0]["uid"] == "abc" for i in items)
     assert all("owner" not in i for i in items)
     assert "ownerReferences" not in M.with_owners(p["tokens"], [])[0]["patch"]["metadata"]
+    # resources_patch results: kind/name/namespace beside a result with only the uid
+    res = [{"kind": "ServingRuntime", "name": "granite", "namespace": "models", "result": {"metadata": {"uid": "sr"}}},
+           {"kind": "InferenceService", "name": "granite", "namespace": "models", "result": {"metadata": {"uid": "is"}}}]
+    assert all(i["patch"]["metadata"]["ownerReferences"][0]["uid"] == "is" for i in M.with_owners(p["tokens"], res))
 
 
 # ------------------------------------------------------------------------------ wait expressions
@@ -313,7 +317,9 @@ def test_ready_expression_ignores_other_models_and_stopped_false():
 
 
 def test_failure_expressions():
-    load, sched = M._failure_expressions(["granite"])
+    load, sched, crash, _pull, _err, oom = M._failure_expressions(["granite"])
+    assert jmespath.search(oom, isvc_status("granite", False, False, message="Container failed: OOMKilled"))
+    assert jmespath.search(crash, isvc_status("granite", False, False, message="x CrashLoopBackOff y"))
     assert jmespath.search(load, isvc_status("granite", False, False, target="FailedToLoad"))
     assert not jmespath.search(load, isvc_status("other", False, False, target="FailedToLoad"))
     assert not jmespath.search(load, isvc_status("granite", False, False))
@@ -331,6 +337,12 @@ def test_failure_report_names_model_pod_container_reason():
     assert lines[0] == ("model granite: pod granite-predictor-1 container kserve-container: CrashLoopBackOff "
                         "(back-off 10s)")
     assert lines[-1] == "InferenceService models/granite failed"
+    pods["pods"][0]["problems"] = [{"pod": "granite-predictor-1", "container": None, "reason": "Unschedulable",
+                                    "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]
+    lines = M.failure_report("x" * 700, pods, ["granite"])
+    assert lines[0] == ("model granite: pod granite-predictor-1: Unschedulable (0/3 nodes are available: 3 "
+                        "Insufficient nvidia.com/gpu.)")
+    assert len(lines[-1]) == 603
 
 
 def test_summary():

@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: resources_patch
+short_description: Patch many Kubernetes objects idempotently in one task
+version_added: 0.1.0
+description:
+  - Does what M(openshift_ai.model_serving.resource_patch) does for every entry of O(resources), in one
+    module run with one connection and several requests in flight (O(workers)), so that hundreds of
+    objects (for example the objects of 50 models) cost one task instead of hundreds.
+  - Each entry is merged into a fresh read of its object; an entry whose merge equals the live object
+    sends no write. Entries are independent; order them by calling the module once per stage when one
+    depends on another (a namespace before its objects).
+  - Every entry is attempted; the module fails after the others are done when one fails, naming each
+    failed object and the API server's message.
+  - Secret C(data)/C(stringData) values never appear in RV(results) or diffs; mark the task C(no_log)
+    when the entries carry Secret values, since Ansible shows module arguments at high verbosity.
+author:
+  - OpenShift AI model_serving maintainers (@openshift-ai)
+extends_documentation_fragment:
+  - openshift_ai.model_serving.connection
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Writes are server-side dry runs (C(dryRun=All)); RV(results) hold what the server predicts.
+  diff_mode:
+    support: full
+    details:
+      - Each changed entry of RV(results) has C(diff) with only the fields that differ; RV(diff) lists them.
+  idempotent:
+    description: Running the task twice with the same options changes nothing the second time.
+    support: full
+  platform:
+    platforms: posix
+  action_group:
+    membership:
+      - openshift_ai.model_serving.cluster
+options:
+  resources:
+    description:
+      - The objects, each with the options of M(openshift_ai.model_serving.resource_patch).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      api_version:
+        description: API version of the object.
+        type: str
+        default: v1
+      kind:
+        description: Kind of the object.
+        type: str
+        required: true
+      name:
+        description: Name of the object.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the object (namespaced kinds).
+        type: str
+      patch:
+        description: What to merge into the object (JSON merge semantics; C(null) deletes a key).
+        type: dict
+        default: {}
+      list_merge_keys:
+        description: Dotted path of a list -> key field its entries are merged on.
+        type: dict
+        default: {}
+      remove_entries:
+        description: Dotted path (also in O(resources[].list_merge_keys)) -> key values to remove.
+        type: dict
+        default: {}
+      create:
+        description: Create the object from O(resources[].patch) when it does not exist.
+        type: bool
+        default: false
+  workers:
+    description:
+      - Requests in flight at once.
+    type: int
+    default: 8
+  return_objects:
+    description:
+      - Return each object after the write in RV(results) (C(result)); V(false) returns only
+        C(metadata.uid) and C(metadata.resourceVersion) (smaller results for many objects).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Label two projects and create a ServiceAccount in each
+  openshift_ai.model_serving.resources_patch:
+    resources:
+      - kind: Namespace
+        name: models-a
+        patch: {metadata: {labels: {opendatahub.io/dashboard: "true"}}}
+        create: true
+      - kind: Namespace
+        name: models-b
+        patch: {metadata: {labels: {opendatahub.io/dashboard: "true"}}}
+        create: true
+"""
+
+RETURN = r"""
+results:
+  description:
+    - One entry per resource, in the order given - C(api_version), C(kind), C(name), C(namespace),
+      C(changed), C(method) (C(none), C(patch), C(create)), C(result) (the object after, redacted),
+      C(diff) (in diff or check mode) and, for a failed entry, C(failed) and C(msg).
+  returned: always
+  type: list
+  elements: dict
+changed_count:
+  description: How many objects were (or in check mode would be) changed.
+  returned: always
+  type: int
+diff:
+  description: The C(diff) of every changed entry, as a list for the diff callback.
+  returned: in diff or check mode
+  type: list
+  elements: dict
+"""
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import run_module, with_connection
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
+    InvalidInput,
+    ModelServingError,
+)
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import Service, redact
+
+ENTRY_OPTIONS = dict(
+    api_version=dict(type="str", default="v1"),
+    kind=dict(type="str", required=True),
+    name=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    patch=dict(type="dict", default={}),
+    list_merge_keys=dict(type="dict", default={}, no_log=False),
+    remove_entries=dict(type="dict", default={}),
+    create=dict(type="bool", default=False),
+)
+
+
+def argspec():
+    return with_connection(
+        dict(
+            resources=dict(type="list", elements="dict", required=True, options=ENTRY_OPTIONS),
+            workers=dict(type="int", default=8),
+            return_objects=dict(type="bool", default=True),
+        )
+    )
+
+
+def _one(service, entry, want_diff, return_objects):
+    out = dict((k, entry.get(k)) for k in ("api_version", "kind", "name", "namespace"))
+    try:
+        outcome = service.patch(
+            entry["api_version"],
+            entry["kind"],
+            entry["name"],
+            namespace=entry.get("namespace"),
+            patch=entry.get("patch") or {},
+            list_merge_keys=entry.get("list_merge_keys") or {},
+            remove_entries=entry.get("remove_entries") or {},
+            create=entry.get("create"),
+        )
+    except ModelServingError as e:
+        out.update(changed=False, failed=True, msg=e.msg)
+        return out
+    out.update(changed=outcome.changed, method=outcome.method)
+    after = redact(outcome.after)
+    if return_objects:
+        out["result"] = after
+    else:
+        meta = (after or {}).get("metadata") or {}
+        out["result"] = {"metadata": {"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}}
+    if want_diff and outcome.changed:
+        out["diff"] = outcome.diff()
+    return out
+
+
+def execute(module):
+    params = module.params
+    entries = params["resources"]
+    for entry in entries:
+        for path, values in (entry.get("remove_entries") or {}).items():
+            if not isinstance(values, list):
+                raise InvalidInput("remove_entries.%s of %s %s must be a list of key values" % (
+                    path, entry["kind"], entry["name"]))
+    if params["workers"] < 1:
+        raise InvalidInput("workers must be at least 1")
+    client = Client(params)
+    service = Service(client, check_mode=module.check_mode)
+    # discovery once per kind, before the threads share the client's cache
+    for api_version, kind in sorted(set((e["api_version"], e["kind"]) for e in entries)):
+        client.resource(api_version, kind)
+    want_diff = bool(module._diff or module.check_mode)
+    if len(entries) <= 1 or params["workers"] == 1:
+        results = [_one(service, e, want_diff, params["return_objects"]) for e in entries]
+    else:
+        with ThreadPoolExecutor(max_workers=min(params["workers"], len(entries))) as pool:
+            one = functools.partial(_one, service, want_diff=want_diff, return_objects=params["return_objects"])
+            results = list(pool.map(one, entries))
+    changed_count = len([r for r in results if r.get("changed")])
+    result = dict(changed=changed_count > 0, changed_count=changed_count, results=results)
+    if want_diff:
+        result["diff"] = [r["diff"] for r in results if r.get("diff")]
+    failed = [r for r in results if r.get("failed")]
+    if failed:
+        module.fail_json(msg="; ".join("%s %s%s: %s" % (r["kind"], (r["namespace"] + "/") if r.get("namespace") else "",
+                                                         r["name"], r["msg"]) for r in failed), **result)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    run_module(module, execute)
+
+
+if __name__ == "__main__":
+    main()
