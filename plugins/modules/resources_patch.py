@@ -221,8 +221,9 @@ def execute(module):
         result["diff"] = [r["diff"] for r in results if r.get("diff")]
     failed = [r for r in results if r.get("failed")]
     if failed:
-        module.fail_json(msg="; ".join("%s %s%s: %s" % (r["kind"], (r["namespace"] + "/") if r.get("namespace") else "",
-                                                         r["name"], r["msg"]) for r in failed), **result)
+        names = ["%s %s%s: %s" % (r["kind"], (r["namespace"] + "/") if r.get("namespace") else "", r["name"], r["msg"])
+                 for r in failed]
+        module.fail_json(msg="; ".join(names), **result)
     return result
 
 
