@@ -27,6 +27,8 @@ import copy
 import json
 import re
 
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import get_path
+
 SR_API_VERSION = "serving.kserve.io/v1alpha1"
 SR_KIND = "ServingRuntime"
 TEMPLATE_API_VERSION = "template.openshift.io/v1"
@@ -148,20 +150,11 @@ def shipped_in(version):
 # --------------------------------------------------------------------------------------------- cluster reads
 
 
-def _get(obj, *path):
-    cur = obj
-    for part in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
-
-
 def template_runtime_name(template):
     """``objects[0].metadata.name`` of a Template (what the dashboard calls the runtime)."""
-    objects = _get(template, "objects")
+    objects = get_path(template, "objects")
     if isinstance(objects, list) and objects and isinstance(objects[0], dict):
-        return _get(objects[0], "metadata", "name")
+        return get_path(objects[0], "metadata.name")
     return None
 
 
@@ -173,9 +166,9 @@ def classify_templates(templates):
     this collection; others = any other dashboard template (e.g. added in the dashboard)."""
     out = {"shipped": {}, "ours": {}, "others": {}}
     for tpl in templates or []:
-        labels = _get(tpl, "metadata", "labels") or {}
+        labels = get_path(tpl, "metadata.labels") or {}
         sr = template_runtime_name(tpl)
-        name = _get(tpl, "metadata", "name")
+        name = get_path(tpl, "metadata.name")
         if not sr or not name:
             continue
         if str(labels.get(OOTB_LABEL)).lower() == "true":
@@ -267,10 +260,10 @@ def validate_runtime(runtime):
         errors.append("kind must be %s, found %r" % (SR_KIND, runtime.get("kind")))
     if runtime.get("apiVersion") != SR_API_VERSION:
         errors.append("apiVersion must be %s, found %r" % (SR_API_VERSION, runtime.get("apiVersion")))
-    name = _get(runtime, "metadata", "name")
+    name = get_path(runtime, "metadata.name")
     if not isinstance(name, str) or not _DNS_NAME.match(name) or len(name) > MAX_NAME:
         errors.append("metadata.name must be a lower-case DNS name of at most %d characters, found %r" % (MAX_NAME, name))
-    containers = _get(runtime, "spec", "containers")
+    containers = get_path(runtime, "spec.containers")
     if not isinstance(containers, list) or not containers:
         errors.append("spec.containers must list at least one container")
     else:
@@ -359,15 +352,15 @@ def tune_runtime(source, name, env=None, args=None, display_name=None, container
         meta.pop(volatile, None)
     meta["name"] = name
     annotations = dict(meta.get("annotations") or {})
-    source_display = annotations.get(DISPLAY_NAME_ANNOTATION) or _get(source, "metadata", "name")
+    source_display = annotations.get(DISPLAY_NAME_ANNOTATION) or get_path(source, "metadata.name")
     annotations[DISPLAY_NAME_ANNOTATION] = display_name or "%s (%s)" % (source_display, name)
     if accelerators is not None:
         annotations[ACCELERATORS_ANNOTATION] = json.dumps(accelerators)
     meta["annotations"] = annotations
-    containers = _get(runtime, "spec", "containers") or []
+    containers = get_path(runtime, "spec.containers") or []
     index = _main_container(containers, container)
     if index is None:
-        raise ValueError("the runtime %s has no container %s" % (_get(source, "metadata", "name"), container))
+        raise ValueError("the runtime %s has no container %s" % (get_path(source, "metadata.name"), container))
     target = containers[index]
     if env:
         target["env"] = merge_env(target.get("env"), env)
@@ -479,9 +472,9 @@ def plan(inputs, cluster=None):
     version = parse_version(cluster.get("version"))
     namespace = inputs.get("namespace") or "redhat-ods-applications"
     live = classify_templates(cluster.get("templates"))
-    templates_by_name = dict((_get(t, "metadata", "name"), t) for t in cluster.get("templates") or [])
+    templates_by_name = dict((get_path(t, "metadata.name"), t) for t in cluster.get("templates") or [])
     profiles = dict(
-        (_get(p, "metadata", "name"), _get(p, "spec", "identifier")) for p in cluster.get("accelerator_profiles") or []
+        (get_path(p, "metadata.name"), get_path(p, "spec.identifier")) for p in cluster.get("accelerator_profiles") or []
     )
     identifiers = set(v for v in profiles.values() if v)
     errors, notes = [], []
@@ -524,7 +517,7 @@ def plan(inputs, cluster=None):
             where += " (file %s)" % entry["file"]
         runtime = entry.get("runtime")
         problems = validate_runtime(runtime)
-        name = _get(runtime, "metadata", "name") if isinstance(runtime, dict) else None
+        name = get_path(runtime, "metadata.name") if isinstance(runtime, dict) else None
         platforms = _platforms(entry)
         protocol = entry.get("api_protocol") or "REST"
         if not platforms or any(p not in PLATFORMS for p in platforms):
@@ -596,7 +589,7 @@ def plan(inputs, cluster=None):
             errors.append("%s: %s" % (where, e))
             continue
         published.append((name, where))
-        tpl_annotations = dict(_get(template, "metadata", "annotations") or {})
+        tpl_annotations = dict(get_path(template, "metadata.annotations") or {})
         support = tpl_annotations.pop(SUPPORT_ANNOTATION, None)
         try:
             platforms = json.loads(support) if support else ["single"]
@@ -605,7 +598,7 @@ def plan(inputs, cluster=None):
         protocol = tpl_annotations.pop(PROTOCOL_ANNOTATION, None) or "REST"
         keep = dict((k, v) for k, v in tpl_annotations.items() if k == MODEL_TYPE_ANNOTATION)
         bodies.append(runtime_template(runtime, namespace, platforms, protocol,
-                                       labels=_get(template, "metadata", "labels"), annotations=keep))
+                                       labels=get_path(template, "metadata.labels"), annotations=keep))
 
     # -- names: unique among the list, not a shipped runtime, not someone else's template
     seen = {}
