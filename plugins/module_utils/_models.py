@@ -566,9 +566,10 @@ def _live_mode(isvc):
 
 
 def _ready_expression(names):
-    """JMESPath over an InferenceService: not one of ``names``, or Ready and Loaded at its generation."""
+    """JMESPath over an InferenceService: not one of ``names``, or Ready and Loaded at its generation
+    (when the controller reports ``status.observedGeneration``)."""
     listed = json.dumps(sorted(names))
-    return ("!contains(`%s`, metadata.name) || (status.observedGeneration == metadata.generation && "
+    return ("!contains(`%s`, metadata.name) || ((status.observedGeneration || metadata.generation) == metadata.generation && "
             "(status.conditions[?type=='Ready'].status | [0]) == 'True' && "
             "status.modelStatus.states.activeModelState == 'Loaded')" % listed)
 

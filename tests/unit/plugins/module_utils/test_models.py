@@ -313,6 +313,9 @@ def test_ready_expression_ignores_other_models_and_stopped_false():
     assert not jmespath.search(expr, isvc_status("granite", True, False))
     assert not jmespath.search(expr, isvc_status("granite", False, True))
     assert not jmespath.search(expr, {"metadata": {"name": "granite"}})
+    no_observed = isvc_status("granite", True, True)
+    del no_observed["status"]["observedGeneration"]
+    assert jmespath.search(expr, no_observed) is True
     assert jmespath.search(expr, isvc_status("other", False, False)) is True
 
 
