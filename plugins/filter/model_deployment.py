@@ -14,8 +14,8 @@ __metaclass__ = type
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.unsafe_proxy import wrap_var
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import plain
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models
 
 # The dashboard's default model server sizes (serving-api.md §1.5), used when the cluster has no
@@ -27,48 +27,36 @@ DEFAULT_SIZES = [
 ]
 
 
-def _plain(value):
-    """Deep copy into plain Python types (Ansible may hand over tagged or lazy containers)."""
-    if isinstance(value, Mapping):
-        return dict((to_text(k), _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes):
-        return to_text(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
-
 
 def model_deployment_input_errors(models, defaults=None):
     """Errors of ``model_serving_models`` that need no cluster (the ``validate`` entry point)."""
-    return _models.input_errors(_plain(models), _plain(defaults or {}))
+    return _models.input_errors(plain(models), plain(defaults or {}))
 
 
 def model_deployment_plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
     """See ``_models.plan``."""
     if not isinstance(cluster, Mapping):
         raise AnsibleFilterError("model_deployment_plan expects the cluster facts as a dict")
-    cluster = _plain(cluster)
+    cluster = plain(cluster)
     if not cluster.get("sizes"):
         cluster["sizes"] = DEFAULT_SIZES
-    result = _models.plan(_plain(models), _plain(defaults or {}), cluster, bool(check_mode), bool(allow_recreate))
+    result = _models.plan(plain(models), plain(defaults or {}), cluster, bool(check_mode), bool(allow_recreate))
     return wrap_var(result)
 
 
 def model_deployment_owned(items, isvc_results):
     """Token objects with the ownerReference to their InferenceService."""
-    return wrap_var(_models.with_owners(_plain(items or []), _plain(isvc_results or [])))
+    return wrap_var(_models.with_owners(plain(items or []), plain(isvc_results or [])))
 
 
 def model_deployment_failure(wait_message, pods_result, names):
     """Lines naming model, pod, container and reason of a failed readiness wait."""
-    return _models.failure_report(_plain(wait_message), _plain(pods_result or {}), _plain(names or []))
+    return _models.failure_report(plain(wait_message), plain(pods_result or {}), plain(names or []))
 
 
 def model_deployment_summary(models, wait_results, check_results):
     """Per-model result of the role."""
-    return _models.summary(_plain(models or []), _plain(wait_results or []), _plain(check_results or []))
+    return _models.summary(plain(models or []), plain(wait_results or []), plain(check_results or []))
 
 
 class FilterModule(object):

@@ -18,20 +18,9 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.unsafe_proxy import wrap_var
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import plain
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _runtimes
 
-
-def _plain(value):
-    """Deep copy into plain Python types (Ansible may hand over tagged or lazy containers)."""
-    if isinstance(value, Mapping):
-        return dict((to_text(k), _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes):
-        return to_text(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def _load_files(custom, files):
@@ -67,8 +56,8 @@ def serving_runtimes_plan(inputs, cluster):
     ``cluster`` None: only the checks that need no cluster."""
     if not isinstance(inputs, Mapping) or not (cluster is None or isinstance(cluster, Mapping)):
         raise AnsibleFilterError("serving_runtimes_plan expects two dicts (inputs, cluster)")
-    inputs = _plain(inputs)
-    cluster = None if cluster is None else _plain(cluster)
+    inputs = plain(inputs)
+    cluster = None if cluster is None else plain(cluster)
     custom = _load_files(inputs.get("custom"), inputs.pop("files", None))
     load_errors = [e.pop("_error") for e in custom if isinstance(e, dict) and "_error" in e]
     inputs["custom"] = [e for e in custom if not (isinstance(e, dict) and e.get("runtime") is None and e.get("file"))]
@@ -87,13 +76,13 @@ def serving_runtimes_input_errors(inputs):
 
 def serving_runtimes_pending(requested, version, templates):
     """Template names of requested shipped runtimes the version ships but the cluster lacks yet."""
-    shipped = _runtimes.classify_templates(_plain(templates or []))["shipped"]
-    return _runtimes.pending_templates(_plain(requested or []), _runtimes.parse_version(version), shipped)
+    shipped = _runtimes.classify_templates(plain(templates or []))["shipped"]
+    return _runtimes.pending_templates(plain(requested or []), _runtimes.parse_version(version), shipped)
 
 
 def rhoai_version(operators):
     """Version of the installed OpenShift AI operator from platform_info's ``operators``, or None."""
-    return _runtimes.rhoai_version(_plain(operators or []))
+    return _runtimes.rhoai_version(plain(operators or []))
 
 
 class FilterModule(object):

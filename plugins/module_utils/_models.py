@@ -25,6 +25,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._runtim
     MANAGED_BY_LABEL,
     template_runtime_name,
 )
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import get_path
 
 ISVC_API = "serving.kserve.io/v1beta1"
 SR_API = "serving.kserve.io/v1alpha1"
@@ -82,15 +83,6 @@ def k8s_name(text):
 
 def token_secret_name(token, isvc):
     return "%s-%s-sa" % (k8s_name(token), isvc)
-
-
-def _get(obj, *path):
-    cur = obj
-    for part in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
 
 
 def _where(index, model):
@@ -318,7 +310,7 @@ def input_errors(models, defaults=None):
 
 
 def _label_true(obj, key):
-    return str((_get(obj, "metadata", "labels") or {}).get(key)).lower() == "true"
+    return str((get_path(obj, "metadata.labels") or {}).get(key)).lower() == "true"
 
 
 def runtime_templates(templates):
@@ -344,7 +336,7 @@ def find_template(runtime, by_sr):
 
 
 def _support(template):
-    raw = (_get(template, "metadata", "annotations") or {}).get("opendatahub.io/modelServingSupport")
+    raw = (get_path(template, "metadata.annotations") or {}).get("opendatahub.io/modelServingSupport")
     try:
         value = json.loads(raw) if raw else ["multi"]
     except ValueError:
@@ -368,7 +360,7 @@ def _merge_env(env, updates):
 def serving_runtime(model, template):
     """The project ServingRuntime the dashboard makes from a Template (serving-api.md §1.4)."""
     src = copy.deepcopy((template.get("objects") or [{}])[0])
-    tpl_annotations = _get(template, "metadata", "annotations") or {}
+    tpl_annotations = get_path(template, "metadata.annotations") or {}
     src_meta = src.get("metadata") or {}
     sr_name = src_meta.get("name")
     labels = dict(src_meta.get("labels") or {})
@@ -561,8 +553,8 @@ def ref(api_version, kind, name, namespace):
 
 
 def _live_mode(isvc):
-    return (_get(isvc, "metadata", "annotations") or {}).get(MODE_ANNOTATION) or \
-        _get(isvc, "status", "deploymentMode") or None
+    return (get_path(isvc, "metadata.annotations") or {}).get(MODE_ANNOTATION) or \
+        get_path(isvc, "status.deploymentMode") or None
 
 
 def _ready_expression(names):
@@ -602,10 +594,10 @@ def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
     by_sr = runtime_templates(cluster.get("templates"))
     sizes = cluster.get("sizes") or []
     namespaces = set(cluster.get("namespaces") or [])
-    live = dict(((_get(o, "metadata", "namespace"), _get(o, "metadata", "name")), o) for o in cluster.get("isvcs") or [])
+    live = dict(((get_path(o, "metadata.namespace"), get_path(o, "metadata.name")), o) for o in cluster.get("isvcs") or [])
     # Secrets come as objects or as their metadata only (the role never reads their values into facts).
     our_secrets = [s if "metadata" in s else {"metadata": s} for s in cluster.get("secrets") or []]
-    our_secrets = [s for s in our_secrets if (_get(s, "metadata", "labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY]
+    our_secrets = [s for s in our_secrets if (get_path(s, "metadata.labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY]
     entries = [normalize(m, defaults) for m in models]
     present = [m for m in entries if m["state"] == "present"]
     absent = [m for m in entries if m["state"] == "absent"]
@@ -657,7 +649,7 @@ def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
 
     def skip(obj):
         """In check mode, objects in a namespace that does not exist yet cannot be dry-run created."""
-        ns = _get(obj, "metadata", "namespace")
+        ns = get_path(obj, "metadata.namespace")
         if check_mode and ns and ns not in namespaces:
             out["pending"].append("%s %s/%s" % (obj["kind"], ns, obj["metadata"]["name"]))
             return True
@@ -698,7 +690,7 @@ def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
             wanted = set(token_secret_name(t, model["name"]) for t in model["tokens"])
         else:
             wanted = set()
-            if cur is not None and (_get(cur, "metadata", "annotations") or {}).get(AUTH_ANNOTATION) == "true":
+            if cur is not None and (get_path(cur, "metadata.annotations") or {}).get(AUTH_ANNOTATION) == "true":
                 out["delete"].extend(_token_refs(model["name"], model["project"], []))
         for s in our_secrets:
             md = s.get("metadata") or {}
@@ -716,7 +708,7 @@ def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
     # Removal: the InferenceService first (its finalizers), then what was created for it.
     still_used = set(wanted_connections)
     for (ns, _name), obj in live.items():
-        key = _get(obj, "spec", "predictor", "model", "storage", "key")
+        key = get_path(obj, "spec.predictor.model.storage.key")
         if key and not any(m["project"] == ns and m["name"] == _name for m in absent):
             still_used.add((ns, key))
     for model in absent:
@@ -730,7 +722,7 @@ def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
         conn_name = connection_name_of(model)
         cur = live.get((ns, name))
         if not conn_name and cur is not None:
-            conn_name = _get(cur, "spec", "predictor", "model", "storage", "key")
+            conn_name = get_path(cur, "spec.predictor.model.storage.key")
         if conn_name and (ns, conn_name) not in still_used and any(
                 (s.get("metadata") or {}).get("namespace") == ns and (s.get("metadata") or {}).get("name") == conn_name
                 for s in our_secrets):
@@ -773,8 +765,8 @@ def summary(models, wait_results, check_results):
             "name": model.get("name"), "project": model.get("project"), "runtime": model.get("runtime"),
             "deployment_mode": model.get("deployment_mode"), "token_auth": model.get("token_auth"),
             "token_secrets": model.get("tokens") or [],
-            "url": _get(obj, "status", "url") if obj else None,
-            "ready": None if obj is None else _get(obj, "status", "modelStatus", "states", "activeModelState") == "Loaded",
+            "url": get_path(obj, "status.url") if obj else None,
+            "ready": None if obj is None else get_path(obj, "status.modelStatus.states.activeModelState") == "Loaded",
         }
         res = checks.get(key)
         if res is not None:
