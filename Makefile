@@ -36,9 +36,11 @@ testbed-down: venv
 testbed-status: venv
 	$(PY) -m testbed status
 
-# Main job: install the model-serving platform on the embedded testbed.
+# Main job: install the model-serving platform on the embedded testbed, then deploy the demo model
+# of inventories/local and call it (its endpoint and answer are in the last task's output).
 install: testbed-up
 	K8S_AUTH_KUBECONFIG=$(ROOT)/.testbed/kubeconfig ansible-playbook -i inventories/local playbooks/install.yml
+	K8S_AUTH_KUBECONFIG=$(ROOT)/.testbed/kubeconfig ansible-playbook -i inventories/local playbooks/deploy_models.yml
 
 # Whole test suite: unit, sanity, lint, integration (testbed) and molecule scenarios, in one pytest run.
 test: venv testbed-build

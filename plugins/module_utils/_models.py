@@ -770,11 +770,14 @@ def summary(models, wait_results, check_results):
         }
         res = checks.get(key)
         if res is not None:
+            answered = [c for c in res.get("calls") or [] if c.get("ok") and c.get("excerpt")]
             entry["check"] = {
                 "ok": bool(res.get("ok")) and not res.get("failed"),
                 "runtime": res.get("runtime"),
                 "url": res.get("url"),
                 "calls": ["%s %s" % (c.get("name"), c.get("status")) for c in res.get("calls") or []],
+                # the model's own words: the excerpt of the last call it answered (a completion, an inference)
+                "answer": answered[-1]["excerpt"] if answered else None,
                 "msg": res.get("msg"),
             }
         out.append(entry)

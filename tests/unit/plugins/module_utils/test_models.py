@@ -354,8 +354,12 @@ def test_summary():
     waits = [{"resources": [dict(isvc_status("granite", True, True), metadata={"name": "granite", "namespace": "models"},
                                  status=dict(isvc_status("granite", True, True)["status"], url="https://g"))]}]
     checks = [{"__model_deployment_model": {"name": "granite", "project": "models"}, "ok": True, "runtime": "vllm",
-               "url": "https://g", "calls": [{"name": "without_token", "status": 401}, {"name": "models", "status": 200}]}]
+               "url": "https://g", "calls": [{"name": "without_token", "status": 401},
+                                             {"name": "models", "status": 200, "ok": True, "excerpt": '{"data": []}'},
+                                             {"name": "completions", "status": 200, "ok": True, "excerpt": "Hello"}]}]
     out = M.summary(models, waits, checks)
     assert out[0]["url"] == "https://g" and out[0]["ready"] is True
-    assert out[0]["check"]["ok"] is True and out[0]["check"]["calls"] == ["without_token 401", "models 200"]
+    assert out[0]["check"]["ok"] is True
+    assert out[0]["check"]["calls"] == ["without_token 401", "models 200", "completions 200"]
+    assert out[0]["check"]["answer"] == "Hello"
     assert copy.deepcopy(out) == out
