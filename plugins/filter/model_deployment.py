@@ -27,7 +27,6 @@ DEFAULT_SIZES = [
 ]
 
 
-
 def model_deployment_input_errors(models, defaults=None):
     """Errors of ``model_serving_models`` that need no cluster (the ``validate`` entry point)."""
     return _models.input_errors(plain(models), plain(defaults or {}))

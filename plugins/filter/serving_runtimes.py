@@ -22,7 +22,6 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data i
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _runtimes
 
 
-
 def _load_files(custom, files):
     """Entries with ``file`` get ``runtime`` parsed from its content (one YAML document)."""
     out = []

@@ -10,10 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover - Python 2
-    from collections import Mapping  # pylint: disable=deprecated-class
+from collections.abc import Mapping
 
 from ansible.module_utils.common.text.converters import to_text
 
