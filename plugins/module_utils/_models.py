@@ -20,20 +20,20 @@ import json
 import re
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._runtimes import (
+    DASHBOARD_LABEL,
+    DISPLAY_NAME_ANNOTATION as DISPLAY_NAME,
     FALLBACKS,
     MANAGED_BY,
     MANAGED_BY_LABEL,
+    SR_API_VERSION as SR_API,
     template_runtime_name,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import get_path
 
 ISVC_API = "serving.kserve.io/v1beta1"
-SR_API = "serving.kserve.io/v1alpha1"
 RBAC_API = "rbac.authorization.k8s.io/v1"
-DASHBOARD_LABEL = "opendatahub.io/dashboard"
 MODELMESH_LABEL = "modelmesh-enabled"
 MANAGED_LABEL = "opendatahub.io/managed"
-DISPLAY_NAME = "openshift.io/display-name"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 AUTH_ANNOTATION = "security.opendatahub.io/enable-auth"
 KNATIVE_VISIBILITY = "networking.knative.dev/visibility"
