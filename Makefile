@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PATH := $(VENV)/bin:$(PATH)
 export GOTOOLCHAIN := local
 
-.PHONY: venv testbed-build testbed-up testbed-down testbed-status install test test-unit test-integration lint sanity bench clean
+.PHONY: venv deps testbed-build testbed-up testbed-down testbed-status install test test-unit test-integration lint sanity bench clean
 
 # Python virtualenv with runtime + test requirements; re-created only when the requirement files change.
 $(VENV)/.stamp: requirements.txt requirements-test.txt
@@ -27,6 +27,10 @@ venv: $(VENV)/.stamp $(COLL)
 testbed-build:
 	testbed/build.sh
 
+# Real servers some tests run beside the testbed (Prometheus, MariaDB), from Debian's packages.
+deps:
+	testbed/deps.sh
+
 testbed-up: venv testbed-build
 	$(PY) -m testbed up
 
@@ -43,16 +47,16 @@ install: testbed-up
 	K8S_AUTH_KUBECONFIG=$(ROOT)/.testbed/kubeconfig ansible-playbook -i inventories/local playbooks/deploy_models.yml
 
 # Whole test suite: unit, sanity, lint, integration (testbed) and molecule scenarios, in one pytest run.
-test: venv testbed-build
+test: venv deps testbed-build
 	$(PY) -m pytest tests -p no:cacheprovider
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -p no:cacheprovider
 
-test-integration: venv testbed-build
+test-integration: venv deps testbed-build
 	$(PY) -m pytest tests/integration -p no:cacheprovider
 
-bench: venv testbed-build
+bench: venv deps testbed-build
 	$(PY) bench/testbed_startup.py
 	$(PY) bench/wait_lag.py
 
