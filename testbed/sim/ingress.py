@@ -13,7 +13,8 @@ Started by the sim process (``python -m testbed.sim``) after the informers are s
 * a plain HTTP listener on another free loopback port for cluster-local names
   (``<isvc>-predictor.<ns>.svc.cluster.local``: what a port-forward reaches);
 * routing by ``Host`` header to the InferenceService whose ``status.url`` (Serverless) or Route
-  ``spec.host`` (RawDeployment, or the Serverless passthrough Route) has that host;
+  ``spec.host`` (RawDeployment, the Serverless passthrough Route, or a ModelMesh model's Route
+  labelled ``inferenceservice-name``) has that host;
   only a Ready InferenceService is served (503 ``no healthy upstream`` otherwise; an unknown host
   gets the router's 503 ``Application is not available``);
 * token auth as Authorino does it: when the InferenceService's AuthConfig asks for a
@@ -21,7 +22,9 @@ Started by the sim process (``python -m testbed.sim``) after the informers are s
   ``security.opendatahub.io/enable-auth: "true"``), the bearer token is sent to the kube-apiserver
   as a TokenReview, then a SubjectAccessReview for ``get`` on that InferenceService
   (group ``serving.kserve.io``) in its namespace: 401 without a token or with a bad one, 403 without
-  the permission. ``/metrics`` is not authenticated (the ``kserve-predictor`` AuthorizationPolicy
+  the permission; a ModelMesh model (:mod:`testbed.sim.modelmesh`) asks for a token when its runtime is
+  annotated ``enable-auth: "true"`` and the SubjectAccessReview is the oauth-proxy's (``get`` on the
+  project's Services). ``/metrics`` is not authenticated (the ``kserve-predictor`` AuthorizationPolicy
   excludes it);
 * the answer itself comes from :mod:`testbed.sim.modelserver`.
 
@@ -46,6 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 from urllib.parse import urlsplit
 
+from . import modelmesh
 from . import resources as R
 from .kserve import resolve_runtime
 from .kube import ApiError
@@ -322,6 +326,8 @@ class Ingress:
 
     # -- auth ------------------------------------------------------------------------------
     def auth_required(self, isvc: dict) -> bool:
+        if modelmesh.is_modelmesh(isvc):  # ModelMesh: the runtime's oauth-proxy (testbed/sim/modelmesh.py)
+            return modelmesh.auth_required(self.mgr, isvc)
         md = isvc["metadata"]
         acs = self.mgr.informer(R.AUTHCONFIG)
         ac = acs.get(md["name"], md["namespace"]) if acs.served else None
@@ -347,12 +353,14 @@ class Ingress:
             return 401, "the token is not authenticated"
         user = dig(tr, "status", "user", "username")
         md = isvc["metadata"]
+        attributes = {"verb": "get", "group": "serving.kserve.io", "resource": "inferenceservices",
+                      "name": md["name"], "namespace": md["namespace"]}
+        if modelmesh.is_modelmesh(isvc):  # ModelMesh: the oauth-proxy's check (testbed/sim/modelmesh.py)
+            attributes = modelmesh.oauth_sar(isvc)
         try:
             sar = self.kube.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body={
                 "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-                "spec": {"user": user, "resourceAttributes": {
-                    "verb": "get", "group": "serving.kserve.io", "resource": "inferenceservices",
-                    "name": md["name"], "namespace": md["namespace"]}}})
+                "spec": {"user": user, "resourceAttributes": attributes}})
         except ApiError as e:
             log.warning("SubjectAccessReview: HTTP %s", e.status)
             return 403, "subject access review failed"
