@@ -26,3 +26,29 @@ def plain(value):
     if isinstance(value, str):
         return str(value)
     return value
+
+
+_QUANTITY_SUFFIXES = {
+    "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60,
+    "n": 10 ** -9, "u": 10 ** -6, "m": 10 ** -3, "": 1,
+    "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18,
+}
+
+
+def quantity(value):
+    """A Kubernetes resource quantity ("500m", "16Gi", "4", "1.5G", 2) as a float; ValueError if not one."""
+    if isinstance(value, bool):
+        raise ValueError("not a quantity: %r" % (value,))
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = to_text(value).strip()
+    for suffix in sorted(_QUANTITY_SUFFIXES, key=len, reverse=True):
+        if suffix and text.endswith(suffix):
+            number, factor = text[:-len(suffix)], _QUANTITY_SUFFIXES[suffix]
+            break
+    else:
+        number, factor = text, 1
+    try:
+        return float(number) * factor
+    except ValueError:
+        raise ValueError("not a quantity: %r" % (value,))

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import quantity
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ApiError, ResourceNotFound
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import find_condition, get_path
 
@@ -273,6 +274,59 @@ def gpu_nodes(nodes):
     return sorted(out, key=lambda n: n["name"])
 
 
+def _node_schedulable(node):
+    if _get(node, "spec.unschedulable"):
+        return False
+    for taint in _get(node, "spec.taints", []) or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and taint.get("key") != GPU_RESOURCE:
+            return False
+    return True
+
+
+def node_capacity(nodes, minimum=None):
+    """Allocatable CPU and memory per schedulable node against a minimum (seed 000 §3.2/§3.3
+    prerequisites: at least one node with 4 CPUs and 16 GB). ``minimum`` is {cpu, memory} as
+    quantities; without it only the nodes are reported. Nodes are listed largest first."""
+    listed = []
+    for node in nodes:
+        alloc = _get(node, "status.allocatable", {}) or {}
+        try:
+            cpu = quantity(alloc.get("cpu", 0))
+            memory = quantity(alloc.get("memory", 0))
+        except ValueError:
+            cpu, memory = 0.0, 0.0
+        listed.append({
+            "name": _get(node, "metadata.name"),
+            "cpu": round(cpu, 3),
+            "memory_gib": round(memory / 2 ** 30, 2),
+            "memory_bytes": int(memory),
+            "schedulable": _node_schedulable(node),
+        })
+    listed.sort(key=lambda n: (-n["cpu"], -n["memory_bytes"], n["name"] or ""))
+    result = {"nodes": listed, "minimum": None, "fitting": [], "ok": None, "message": ""}
+    if not minimum:
+        return result
+    min_cpu, min_mem = quantity(minimum["cpu"]), quantity(minimum["memory"])
+    fitting = [n["name"] for n in listed if n["schedulable"] and n["cpu"] >= min_cpu and n["memory_bytes"] >= min_mem]
+    result.update(minimum={"cpu": str(minimum["cpu"]), "memory": str(minimum["memory"])}, fitting=fitting, ok=bool(fitting))
+    largest = ", ".join(
+        "%s (%s CPU, %s GiB%s)" % (n["name"], _fmt_number(n["cpu"]), _fmt_number(n["memory_gib"]),
+                                   "" if n["schedulable"] else ", not schedulable")
+        for n in listed[:3]) or "none"
+    if fitting:
+        result["message"] = "%d node(s) have at least %s CPU and %s memory allocatable: %s" % (
+            len(fitting), minimum["cpu"], minimum["memory"], ", ".join(fitting[:5]))
+    else:
+        result["message"] = (
+            "no schedulable node has at least %s CPU and %s memory allocatable (seed 000 §3.2/§3.3 prerequisite); "
+            "the largest nodes found: %s" % (minimum["cpu"], minimum["memory"], largest))
+    return result
+
+
+def _fmt_number(value):
+    return ("%d" % value) if float(value).is_integer() else ("%g" % value)
+
+
 def install_path(smcps, knative_servings, dsci, dsc, served, mode=SERVERLESS):
     """Decide automated|manual with reasons (seed 000 §3.1.2, §3.2; operator-api.md §6.7).
 
@@ -417,7 +471,7 @@ def deployment_mode(smcps, knative_servings, dsci, dsc, served, requested=None):
     }
 
 
-def analyze(raw, requested_mode=None):
+def analyze(raw, requested_mode=None, node_minimum=None):
     served = raw.get("served", {})
     ingress = (raw.get("ingress") or [None])[0]
     ptype, is_rosa, signals = detect_platform((raw.get("infrastructure") or [None])[0])
@@ -440,6 +494,7 @@ def analyze(raw, requested_mode=None):
         "dsci": dsci,
         "dsc": dsc,
         "gpu_nodes": gpu_nodes(raw.get("node", [])),
+        "node_capacity": node_capacity(raw.get("node", []), node_minimum),
         "install_path": path,
         "install_path_reasons": reasons,
         "deployment_mode": modes,
@@ -448,5 +503,5 @@ def analyze(raw, requested_mode=None):
     }
 
 
-def platform_facts(client, requested_mode=None):
-    return analyze(gather(client), requested_mode)
+def platform_facts(client, requested_mode=None, node_minimum=None):
+    return analyze(gather(client), requested_mode, node_minimum)

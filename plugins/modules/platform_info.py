@@ -43,6 +43,21 @@ options:
         no request for the refusals (both modes are in RV(platform.deployment_mode.refusals_by_mode)).
     type: str
     choices: [Serverless, RawDeployment]
+  node_minimum:
+    description:
+      - Allocatable CPU and memory that at least one schedulable node must have (seed 000 §3.2 and
+        §3.3 prerequisites: 4 CPUs and 16 GB). Sets RV(platform.node_capacity.ok) and its message.
+        Unset means the nodes are only reported. The module never fails on it (it warns): the caller decides.
+    type: dict
+    suboptions:
+      cpu:
+        description: CPU cores, as a Kubernetes quantity (V(4), V(3500m)).
+        type: str
+        required: true
+      memory:
+        description: Memory, as a Kubernetes quantity (V(16Gi), V(15G)).
+        type: str
+        required: true
 attributes:
   check_mode:
     support: full
@@ -130,6 +145,27 @@ platform:
       description: Nodes with an NVIDIA GPU, with C(allocatable_gpus).
       type: list
       elements: dict
+    node_capacity:
+      description: Allocatable CPU and memory per node, largest first, against O(node_minimum).
+      type: dict
+      contains:
+        nodes:
+          description: C(name), C(cpu) (cores), C(memory_gib), C(memory_bytes), C(schedulable).
+          type: list
+          elements: dict
+        minimum:
+          description: O(node_minimum) as given; null without it.
+          type: dict
+        fitting:
+          description: Schedulable nodes that meet O(node_minimum).
+          type: list
+          elements: str
+        ok:
+          description: Whether at least one node meets O(node_minimum); null without it.
+          type: bool
+        message:
+          description: What was found, naming the largest nodes when none fits.
+          type: str
     install_path:
       description: The KServe install path the cluster allows, for O(deployment_mode) (V(Serverless) when unset).
       type: str
@@ -179,22 +215,35 @@ import copy
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import CONNECTION_ARG_SPEC, Client
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import quantity
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._platform import DEPLOYMENT_MODES, platform_facts
 
 
 def main():
     argument_spec = copy.deepcopy(CONNECTION_ARG_SPEC)
-    argument_spec.update(deployment_mode=dict(type="str", choices=list(DEPLOYMENT_MODES)))
+    argument_spec.update(
+        deployment_mode=dict(type="str", choices=list(DEPLOYMENT_MODES)),
+        node_minimum=dict(type="dict", options=dict(cpu=dict(type="str", required=True), memory=dict(type="str", required=True))),
+    )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    minimum = module.params["node_minimum"]
+    for key in ("cpu", "memory") if minimum else ():
+        try:
+            if quantity(minimum[key]) <= 0:
+                raise ValueError(minimum[key])
+        except ValueError:
+            module.fail_json(msg="node_minimum.%s must be a positive Kubernetes quantity, got %r" % (key, minimum[key]))
     try:
-        facts = platform_facts(Client(module.params), module.params["deployment_mode"])
+        facts = platform_facts(Client(module.params), module.params["deployment_mode"], minimum)
     except ModelServingError as e:
         module.fail_json(msg=e.msg, **e.details)
     if facts["unreadable_kinds"]:
         module.warn(
             "These credentials may not list %s; the facts about them are incomplete" % ", ".join(facts["unreadable_kinds"])
         )
+    if facts["node_capacity"]["ok"] is False:
+        module.warn(facts["node_capacity"]["message"])
     module.exit_json(changed=False, platform=facts)
 
 
