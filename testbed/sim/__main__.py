@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from . import gpu, ingress, kserve, mesh, model_registry, modelmesh, olm, rhoai, serverless
+from . import gpu, ingress, kserve, mesh, model_registry, modelmesh, monitoring, olm, rhoai, serverless
 from . import faults as F
 from . import resources as R
 from .kube import Kube
@@ -45,7 +45,7 @@ def build(kube: Kube) -> Manager:
     mgr = Manager(kube)
     for res in WATCHED:
         mgr.informer(res)
-    for mod in (olm, mesh, serverless, rhoai, gpu, kserve, modelmesh, model_registry):
+    for mod in (olm, mesh, serverless, rhoai, gpu, kserve, modelmesh, model_registry, monitoring):
         for c in mod.CONTROLLERS:
             mgr.add(c)
     mgr.add(FaultsController)
