@@ -177,6 +177,12 @@ def covers_domain(names, domain):
     return ("*." + domain) in set(names)
 
 
+def covers_host(names, host):
+    """A certificate serves one host name with the SAN ``<host>`` or the wildcard of its parent."""
+    parent = host.split(".", 1)[1] if "." in host else None
+    return host in set(names) or (parent is not None and ("*." + parent) in set(names))
+
+
 def _spki(public_key):
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -428,13 +434,14 @@ def generate(domain, valid_days=3650, key_type="rsa2048", now=None, organization
     return Material(leaf, key, chain=[], ca=ca, source="generated")
 
 
-def validate_provided(cert_pem, key_pem, domain, ca_pem=None, passphrase=None, now=None, names=None):
+def validate_provided(cert_pem, key_pem, domain, ca_pem=None, passphrase=None, now=None, names=None, coverage="wildcard"):
     """Validate user-provided material; return a Material or raise InvalidInput naming the parameter.
 
     ``names`` maps ``certificate``/``private_key``/``ca`` to the parameter the user set (e.g.
     ``certificate_path``) so that messages point at what to fix. Checks, in order: parsing, key
     match, SAN coverage of ``*.<domain>``, validity now, and the chain against the CA (when a
-    CA is given, or when the bundle ends in a self-signed root)."""
+    CA is given, or when the bundle ends in a self-signed root). With ``coverage="host"`` the
+    certificate must serve the host ``domain`` itself (a custom domain mapped to one model)."""
     names = dict({"certificate": "certificate", "private_key": "private_key", "ca": "ca_certificate"}, **(names or {}))
     now = now or utcnow()
     certs = load_certificates(cert_pem, names["certificate"])
@@ -447,7 +454,14 @@ def validate_provided(cert_pem, key_pem, domain, ca_pem=None, passphrase=None, n
             param=names["private_key"],
         )
     sans = dns_names(leaf)
-    if not covers_domain(sans, domain):
+    if coverage == "host" and not covers_host(sans, domain):
+        raise InvalidInput(
+            "the certificate in %s does not cover the host %s: its SAN DNS names are %s, and %s needs the SAN %s"
+            % (names["certificate"], domain, sans or "[] (no SAN; a CN alone is ignored by TLS clients)", names["certificate"], domain),
+            param=names["certificate"],
+            dns_names=sans,
+        )
+    if coverage != "host" and not covers_domain(sans, domain):
         raise InvalidInput(
             "the certificate in %s does not cover the domain %s: its SAN DNS names are %s, and %s needs the SAN *.%s"
             % (names["certificate"], domain, sans or "[] (no SAN; a CN alone is ignored by TLS clients)", names["certificate"], domain),
@@ -732,7 +746,8 @@ def provided_material(client, params, domain, now=None):
         raise InvalidInput("%s is set but no certificate: set certificate_path or certificate" % names["private_key"], param="certificate_path")
     if key is None:
         raise InvalidInput("%s is set but no private key: set private_key_path or private_key" % names["certificate"], param="private_key_path")
-    return validate_provided(cert, key, domain, ca_pem=ca, passphrase=params.get("private_key_passphrase"), now=now, names=names)
+    return validate_provided(cert, key, domain, ca_pem=ca, passphrase=params.get("private_key_passphrase"), now=now, names=names,
+                             coverage=params.get("coverage") or "wildcard")
 
 
 def ensure_certificate(client, params, check_mode=False, now=None):

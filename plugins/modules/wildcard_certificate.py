@@ -41,6 +41,15 @@ options:
       - Defaults to C(spec.domain) of C(ingresses.config.openshift.io/cluster).
       - Internationalised names are converted to their ASCII (punycode) form.
     type: str
+  coverage:
+    description:
+      - What a provided certificate must serve. V(wildcard) (the ingress domain of the gateways) needs the
+        SAN V(*.<domain>). V(host) (a custom domain mapped to one model) needs the SAN V(<domain>), or the
+        wildcard of its parent domain.
+      - A generated certificate always covers both V(*.<domain>) and V(<domain>).
+    type: str
+    choices: [wildcard, host]
+    default: wildcard
   secret_name:
     description: Name of the C(kubernetes.io/tls) Secret to manage.
     type: str
@@ -227,6 +236,7 @@ def argument_spec():
         valid_days=dict(type="int", default=3650),
         key_type=dict(type="str", choices=list(KEY_TYPES), default="rsa2048"),
         force=dict(type="bool", default=False),
+        coverage=dict(type="str", choices=["wildcard", "host"], default="wildcard"),
     )
     return spec
 

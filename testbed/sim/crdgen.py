@@ -244,6 +244,13 @@ SPECS = {
         crd("serving.knative.dev", "Service", "services", ["v1"], short=["ksvc"], categories=["knative", "serving"],
             printer=[("URL", "string", ".status.url"), ("LatestCreated", "string", ".status.latestCreatedRevisionName"),
                      ("LatestReady", "string", ".status.latestReadyRevisionName"), READY_COND]),
+        crd("serving.knative.dev", "DomainMapping", "domainmappings", ["v1beta1", "v1alpha1"], short=["dm"],
+            categories=["knative", "serving"],
+            spec=obj({"ref": obj({"apiVersion": S, "kind": S, "name": S, "namespace": S}, required=["kind", "name"]),
+                      "tls": obj({"secretName": S})}, required=["ref"]),
+            printer=[("URL", "string", ".status.url"), READY_COND]),
+        crd("networking.internal.knative.dev", "ClusterDomainClaim", "clusterdomainclaims", ["v1alpha1"],
+            scope="Cluster", short=["cdc"], spec=obj({"namespace": S}, required=["namespace"])),
     ],
     # --- GPU --------------------------------------------------------------------------------
     "nfd": [

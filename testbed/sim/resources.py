@@ -45,6 +45,9 @@ AUTHZ_POLICY = Res("security.istio.io", "v1beta1", "authorizationpolicies", "Aut
 # Serverless
 KNATIVESERVING = Res("operator.knative.dev", "v1beta1", "knativeservings", "KnativeServing")
 KSVC = Res("serving.knative.dev", "v1", "services", "Service")
+DOMAINMAPPING = Res("serving.knative.dev", "v1beta1", "domainmappings", "DomainMapping")
+CLUSTERDOMAINCLAIM = Res("networking.internal.knative.dev", "v1alpha1", "clusterdomainclaims", "ClusterDomainClaim",
+                         namespaced=False)
 
 # Authorino
 AUTHORINO = Res("operator.authorino.kuadrant.io", "v1beta1", "authorinos", "Authorino")

@@ -344,4 +344,70 @@ class KsvcController(Controller):
         return None if ready else 2.0
 
 
-CONTROLLERS = [KnativeServingController, AuthorinoController, AuthConfigController, KsvcController]
+# -- Knative Serving: DomainMapping -> claim, certificate, ingress ------------------------------
+class DomainMappingController(Controller):
+    """A DomainMapping maps one domain (its name) to an addressable in its namespace. As in
+    OpenShift Serverless, the domain is claimed automatically (a ClusterDomainClaim naming the
+    namespace) unless another namespace claimed it first; ``spec.tls.secretName`` must be a TLS
+    Secret in the same namespace."""
+    name = "domainmapping"
+    primary = R.DOMAINMAPPING
+    triggers = (R.KSVC, R.SECRET, R.CLUSTERDOMAINCLAIM)
+
+    def reconcile(self, ns, name):
+        dm = self.mgr.get(R.DOMAINMAPPING, name, ns)
+        if dm is None or dm["metadata"].get("deletionTimestamp") or not knative_ready(self.mgr):
+            return None
+        oc = (dm.get("status") or {}).get("conditions")
+        ref = dig(dm, "spec", "ref", default={}) or {}
+        conds = []
+        target = None
+        if ref.get("kind") == "Service" and (ref.get("apiVersion") or "").startswith("serving.knative.dev/"):
+            target = self.mgr.get(R.KSVC, ref.get("name", ""), ref.get("namespace") or ns)
+        if target is None:
+            conds.append(cond(oc, "ReferenceResolved", "False", "ResolveFailed",
+                              f"{ref.get('kind', '?')} {ref.get('name', '?')} was not found in namespace {ns}"))
+        else:
+            conds.append(cond(oc, "ReferenceResolved", "True"))
+        claim = self.mgr.get(R.CLUSTERDOMAINCLAIM, name)
+        if claim is None:
+            claim, _ = self.mgr.create_if_missing(R.CLUSTERDOMAINCLAIM, {
+                "apiVersion": R.CLUSTERDOMAINCLAIM.api_version, "kind": "ClusterDomainClaim",
+                "metadata": {"name": name}, "spec": {"namespace": ns}})
+        owner = dig(claim, "spec", "namespace")
+        if owner != ns:
+            conds.append(cond(oc, "DomainClaimed", "False", "DomainAlreadyClaimed",
+                              f"the domain {name} is claimed by namespace {owner} (ClusterDomainClaim {name})"))
+        else:
+            conds.append(cond(oc, "DomainClaimed", "True"))
+        secret_name = dig(dm, "spec", "tls", "secretName")
+        if secret_name:
+            secret = self.mgr.get(R.SECRET, secret_name, ns)
+            if secret is None or not (secret.get("data") or {}).get("tls.crt"):
+                conds.append(cond(oc, "CertificateProvisioned", "False", "CertificateMissing",
+                                  f"TLS Secret {ns}/{secret_name} does not exist or has no tls.crt"))
+            else:
+                conds.append(cond(oc, "CertificateProvisioned", "True"))
+        else:
+            conds.append(cond(oc, "CertificateProvisioned", "True", "TLSNotEnabled", "no TLS secret is set"))
+        failing = [c for c in conds if c["status"] != "True"]
+        conds.append(cond(oc, "IngressReady", "True") if not failing else
+                     cond(oc, "IngressReady", "Unknown", "IngressNotConfigured", "Ingress has not yet been reconciled."))
+        conds.append(cond(oc, "Ready", "True") if not failing else
+                     cond(oc, "Ready", "False", failing[0]["reason"], failing[0]["message"]))
+        scheme = "https" if secret_name else "http"
+        st = {"observedGeneration": dm["metadata"].get("generation", 1), "conditions": conds,
+              "url": f"{scheme}://{name}", "address": {"url": f"{scheme}://{name}"}}
+        self.mgr.set_status(R.DOMAINMAPPING, dm, st)
+        return None if not failing else 2.0
+
+    def on_deleted(self, obj):
+        """The claim made for a mapping goes with it (a claim of another namespace stays)."""
+        name, ns = obj["metadata"]["name"], obj["metadata"].get("namespace")
+        claim = self.mgr.get(R.CLUSTERDOMAINCLAIM, name)
+        if claim is not None and dig(claim, "spec", "namespace") == ns:
+            self.mgr.delete(R.CLUSTERDOMAINCLAIM, name)
+
+
+CONTROLLERS = [KnativeServingController, AuthorinoController, AuthConfigController, KsvcController,
+               DomainMappingController]

@@ -574,3 +574,10 @@ def test_module_marks_key_inputs_no_log():
     assert spec["private_key"]["no_log"] is True
     assert spec["private_key_passphrase"]["no_log"] is True
     assert spec["api_key"]["no_log"] is True
+
+
+def test_host_coverage_for_a_custom_domain():
+    assert certs.covers_host(["llm.models.example.org"], "llm.models.example.org")
+    assert certs.covers_host(["*.models.example.org"], "llm.models.example.org")
+    assert not certs.covers_host(["*.example.org"], "llm.models.example.org")
+    assert not certs.covers_host(["other.models.example.org"], "llm.models.example.org")
