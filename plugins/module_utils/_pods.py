@@ -14,9 +14,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import time
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Outcome
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
+    Outcome,
+    object_name,
+    status_summary,
+)
 
 # Container waiting reasons that do not resolve by waiting longer.
 FATAL_WAITING_REASONS = (
@@ -307,24 +312,137 @@ def evaluate_groups(groups, pods):
     return report
 
 
-def pods_evaluator(groups, fail_fast=True, events=None):
-    """Evaluation for the waiter: fails (fail_fast) on the first fatal pod problem, naming pod,
-    container, reason, message and the pod's recent events (``events(problem) -> [str]``);
-    done when every group has at least min_ready ready pods with the expected containers."""
+class UnreadyTracker(object):
+    """Remembers since when (monotonic clock of this process) each container has been running
+    without being ready; reports the ones past ``timeout`` seconds as NotReady problems.
+
+    A container that restarts (new start time) starts over. ``timeout`` 0 disables the check."""
+
+    def __init__(self, timeout, clock=time.monotonic):
+        self.timeout = float(timeout or 0)
+        self.clock = clock
+        self.since = {}
+
+    def problems(self, pods):
+        if self.timeout <= 0:
+            return []
+        now = self.clock()
+        seen = set()
+        out = []
+        for pod in pods:
+            if _meta(pod).get("deletionTimestamp"):
+                continue
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                running = (cs.get("state") or {}).get("running")
+                if running is None or cs.get("ready"):
+                    continue
+                key = (_meta(pod).get("namespace"), pod_name(pod), cs.get("name"), running.get("startedAt"))
+                seen.add(key)
+                first = self.since.setdefault(key, now)
+                if now - first >= self.timeout:
+                    cond = _condition(pod, "Ready") or {}
+                    detail = cond.get("message") or cond.get("reason") or ""
+                    out.append(
+                        PodProblem(
+                            pod_name(pod),
+                            cs.get("name"),
+                            "NotReady",
+                            "running for %.0fs without becoming ready (readiness probe failing?)%s"
+                            % (now - first, ("; " + detail) if detail else ""),
+                            _meta(pod).get("namespace"),
+                        )
+                    )
+        for key in list(self.since):
+            if key not in seen:
+                del self.since[key]
+        return out
+
+
+def group_problems(groups, pods, tracker=None):
+    """Fatal problems of the pods of the groups that do not have min_ready ready pods yet.
+
+    A group that already has enough ready pods is not failed by a broken leftover or surplus pod
+    (an old ReplicaSet's pod during a rollout, a spare replica): waiting cannot be the issue there."""
+    report = evaluate_groups(groups, pods)
+    problems, named = [], set()
+    for group, state in zip(groups, report):
+        if state["ok"]:
+            continue
+        members = [p for p in pods if group.selects(p)]
+        found = [pr for pod in members for pr in diagnose(pod)]
+        if tracker is not None:
+            found.extend(tracker.problems(members))
+        for problem in found:
+            key = (problem.pod, problem.container, problem.reason)
+            if key not in named:
+                named.add(key)
+                problems.append(problem)
+    return problems, report
+
+
+def pods_evaluator(groups, fail_fast=True, events=None, unready_timeout=0, clock=time.monotonic):
+    """Evaluation for the waiter: fails (fail_fast) on the first fatal pod problem of a group that
+    is not ready yet, naming pod, container, reason, message and the pod's recent events
+    (``events(problem) -> [str]``); with ``unready_timeout`` a container running but not ready
+    that long counts as a problem (NotReady). Done when every group has at least min_ready ready
+    pods with the expected containers."""
+    tracker = UnreadyTracker(unready_timeout, clock)
 
     def evaluate(pods):
-        selected = [p for p in pods if any(g.selects(p) for g in groups)]
         if fail_fast:
-            for pod in selected:
-                problems = diagnose(pod)
-                if problems:
-                    return Outcome(False, failure_message(problems, events), failed=True)
-        report = evaluate_groups(groups, pods)
+            problems, report = group_problems(groups, pods, tracker)
+            if problems:
+                return Outcome(False, failure_message(problems, events), failed=True)
+        else:
+            report = evaluate_groups(groups, pods)
         if all(g["ok"] for g in report):
             return Outcome(True, "all groups ready")
         return Outcome(False, progress_message(groups, report, pods))
 
     return evaluate
+
+
+def pod_watch_evaluator(namespace, groups, events=None, unready_timeout=0, clock=time.monotonic):
+    """Failure-only evaluation of the pods of one namespace, for a wait on another object: fails
+    like :func:`pods_evaluator` on a broken pod of a group that is not ready, never succeeds by
+    itself (readiness of the pods is pods_verify's business)."""
+    tracker = UnreadyTracker(unready_timeout, clock)
+
+    def evaluate(pods):
+        problems, _report = group_problems(groups, pods or [], tracker)
+        if problems:
+            return Outcome(False, "in namespace %s: %s" % (namespace, failure_message(problems, events)), failed=True)
+        return Outcome(False, "no broken pod in namespace %s" % namespace)
+
+    return evaluate
+
+
+def with_pod_watch(object_evaluate, pod_evaluates, what):
+    """Evaluation of ``[objects, pods of namespace 1, pods of namespace 2, ...]`` (MultiWaiter
+    states): fails as soon as a pod evaluation fails, naming the awaited object and its status;
+    otherwise the object evaluation decides. ``what`` describes the awaited object."""
+
+    def evaluate(states):
+        objects = states[0] or []
+        for index, pod_evaluate in enumerate(pod_evaluates):
+            outcome = pod_evaluate(states[index + 1])
+            if outcome.failed:
+                status = "; ".join(
+                    "%s %s status: %s" % (o.get("kind", "object"), object_name(o), status_summary(o)) for o in objects[:3]
+                )
+                return Outcome(
+                    False,
+                    "%s is not ready: a pod it runs is broken %s\n%s" % (what, outcome.message, status or "%s: absent" % what),
+                    failed=True,
+                )
+        return object_evaluate(objects)
+
+    return evaluate
+
+
+def server_selector(groups):
+    """The label selector the API server can filter the pods by: the only group's, else None."""
+    return groups[0].label_selector if len(groups) == 1 else None
 
 
 def failure_message(problems, events=None):

@@ -11,6 +11,11 @@ reports the change (no polling interval). When the watch ends or expires (410 Go
 re-lists. A kind that is not served yet (CRD not installed) is polled in discovery with a short
 backoff, then watched. The evaluation is a plain function of the current objects, so it is
 unit-tested without a cluster.
+
+:class:`MultiWaiter` follows several such streams at once (one thread each) and evaluates them
+together, for example a custom resource and the pods of its namespaces, so a crashing pod is
+reported while the resource is still "not ready". An API server that stops answering (restart,
+dropped connections, 5xx) is retried until it answers again or UNREACHABLE_LIMIT seconds passed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,7 +23,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import threading
 import time
+
+try:
+    import queue
+except ImportError:  # pragma: no cover - Python 2
+    import Queue as queue  # noqa: N813
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
     ApiError,
@@ -324,8 +335,14 @@ class Waiter(object):
     def resource(self, deadline):
         """The dynamic resource, waiting (discovery polls with backoff) until the kind is served."""
         attempt = 0
+        unreachable = _Unreachable(self, deadline)
         while True:
-            if self._served():
+            try:
+                served = self._served()
+            except _RETRYABLE as e:
+                unreachable.failed(e)
+                continue
+            if served:
                 try:
                     return self.client.resource(self.api_version, self.kind)
                 except ResourceNotFound:
@@ -367,21 +384,27 @@ class Waiter(object):
             item.setdefault("apiVersion", self.api_version)
         return items, (result.get("metadata") or {}).get("resourceVersion")
 
-    def wait(self, evaluate, timeout):
-        """Block until ``evaluate(objects)`` is done. Raises WaitFailed (outcome.failed) or
-        WaitTimeout carrying the last objects and message."""
-        deadline = Deadline(timeout, self.clock)
+    def _list_retrying(self, resource, deadline):
+        """``_list`` that rides over an API server restart (connection errors, 429/5xx) for up to
+        UNREACHABLE_LIMIT seconds (and the deadline), then fails naming the error."""
+        unreachable = _Unreachable(self, deadline)
+        while True:
+            try:
+                return self._list(resource)
+            except _RETRYABLE as e:
+                unreachable.failed(e)
+
+    def stream(self, deadline, stop=None):
+        """Yield the selected objects (sorted) after the first list and after every change, until
+        the deadline passes or ``stop`` (a threading.Event) is set. Re-lists when a watch ends."""
         resource = self.resource(deadline)
         namespace = self.namespace if resource.namespaced else None
-        outcome = Outcome(False, "not evaluated")
         while True:
-            items, rv = self._list(resource)
+            items, rv = self._list_retrying(resource, deadline)
             state = dict((object_key(o), o) for o in items)
-            outcome = self._check(evaluate, state, deadline)
-            if outcome.done:
-                return WaitResult(self.last_objects, deadline.elapsed(), outcome.message)
-            if deadline.expired():
-                break
+            yield sorted(state.values(), key=object_key)
+            if deadline.expired() or (stop is not None and stop.is_set()):
+                return
             watcher = k8s_watch.Watch()
             seconds = int(min(self.MAX_WATCH_SECONDS, deadline.remaining()) + 0.999)
             try:
@@ -404,18 +427,31 @@ class Waiter(object):
                         state.pop(object_key(obj), None)
                     else:
                         state[object_key(obj)] = obj
-                    outcome = self._check(evaluate, state, deadline)
-                    if outcome.done:
-                        watcher.stop()
-                        return WaitResult(self.last_objects, deadline.elapsed(), outcome.message)
-                    if deadline.expired():
-                        watcher.stop()
-                        break
+                    yield sorted(state.values(), key=object_key)
+                    if deadline.expired() or (stop is not None and stop.is_set()):
+                        return
             except ApiException as e:
-                if e.status not in (410, 500, 503, 504):  # expired resourceVersion or flaky server: re-list
+                if e.status not in (410, 429, 500, 502, 503, 504):  # expired resourceVersion or flaky server: re-list
                     raise ApiError("Failed to watch %s: %s" % (self.kind, getattr(e, "reason", e)), status=e.status)
             except (_Urllib3Error, OSError):
                 self.sleep(min(0.5, deadline.remaining()))  # dropped connection: re-list
+            finally:
+                watcher.stop()
+            if deadline.expired():
+                return
+
+    def wait(self, evaluate, timeout):
+        """Block until ``evaluate(objects)`` is done. Raises WaitFailed (outcome.failed) or
+        WaitTimeout carrying the last objects and message."""
+        deadline = Deadline(timeout, self.clock)
+        outcome = Outcome(False, "not evaluated")
+        for objects in self.stream(deadline):
+            self.last_objects = objects
+            outcome = evaluate(objects)
+            if outcome.failed:
+                raise WaitFailed(outcome.message, elapsed=deadline.elapsed(), resources=objects)
+            if outcome.done:
+                return WaitResult(objects, deadline.elapsed(), outcome.message)
             if deadline.expired():
                 break
         raise WaitTimeout(
@@ -423,13 +459,6 @@ class Waiter(object):
             elapsed=deadline.elapsed(),
             resources=self.last_objects,
         )
-
-    def _check(self, evaluate, state, deadline):
-        self.last_objects = sorted(state.values(), key=object_key)
-        outcome = evaluate(self.last_objects)
-        if outcome.failed:
-            raise WaitFailed(outcome.message, elapsed=deadline.elapsed(), resources=self.last_objects)
-        return outcome
 
     def describe(self):
         target = self.kind
@@ -450,3 +479,116 @@ class Waiter(object):
         items, _rv = self._list(resource)
         objects = sorted(items, key=object_key)
         return objects, evaluate(objects)
+
+
+# --------------------------------------------------------------------------- API server outages
+
+_RETRYABLE_STATUS = (429, 500, 502, 503, 504)
+
+
+_RETRYABLE = (_Urllib3Error, OSError, ApiError, ApiException)
+
+
+class _Unreachable(object):
+    """Back-off while the API server does not answer; gives up after UNREACHABLE_LIMIT seconds
+    (or at the deadline) with an error naming the server's last answer."""
+
+    LIMIT = 25.0
+    BACKOFF = (0.2, 0.5, 1.0, 2.0)
+
+    def __init__(self, waiter, deadline):
+        self.waiter = waiter
+        self.deadline = deadline
+        self.since = None
+        self.attempt = 0
+
+    def failed(self, error):
+        status = getattr(error, "status", None)
+        if isinstance(error, ApiError):
+            status = error.details.get("status")
+        if isinstance(error, (ApiError, ApiException)) and status not in _RETRYABLE_STATUS:
+            if isinstance(error, ApiError):
+                raise error
+            raise ApiError("Failed to read %s: %s" % (self.waiter.kind, getattr(error, "reason", error)), status=status)
+        now = self.waiter.clock()
+        if self.since is None:
+            self.since = now
+        if now - self.since >= self.LIMIT or self.deadline.expired():
+            raise ApiError(
+                "The API server did not answer for %.0fs while waiting for %s: %s"
+                % (now - self.since, self.waiter.describe(), _short(error)),
+                status=status,
+            )
+        delay = self.BACKOFF[min(self.attempt, len(self.BACKOFF) - 1)]
+        self.attempt += 1
+        self.waiter.sleep(min(delay, max(self.deadline.remaining(), 0.01)))
+
+
+def _short(error):
+    text = str(getattr(error, "msg", None) or error)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class MultiWaiter(object):
+    """Follow several waiters' streams at once (a thread each) and evaluate them together.
+
+    ``evaluate(states)`` gets one entry per waiter: its objects, or None before its first list.
+    It is also called every TICK seconds without a change, so time-based verdicts (a container
+    that never becomes ready) are reached without an event."""
+
+    TICK = 1.0
+
+    def __init__(self, waiters, clock=time.monotonic):
+        self.waiters = list(waiters)
+        self.clock = clock
+        self.states = [None] * len(self.waiters)
+
+    def _follow(self, index, waiter, deadline, events, stop):
+        try:
+            for objects in waiter.stream(deadline, stop):
+                events.put((index, objects, None))
+                if stop.is_set():
+                    return
+        except Exception as e:  # pylint: disable=broad-except
+            events.put((index, None, e))
+
+    def objects(self):
+        """The objects of the first waiter (the others only feed the evaluation)."""
+        return list(self.states[0] or []) if self.states else []
+
+    def wait(self, evaluate, timeout, describe=""):
+        deadline = Deadline(timeout, self.clock)
+        events = queue.Queue()
+        stop = threading.Event()
+        for index, waiter in enumerate(self.waiters):
+            thread = threading.Thread(target=self._follow, args=(index, waiter, deadline, events, stop))
+            thread.daemon = True
+            thread.start()
+        outcome = Outcome(False, "not evaluated")
+        try:
+            while True:
+                try:
+                    item = events.get(timeout=max(0.01, min(self.TICK, deadline.remaining())))
+                    while True:  # take every queued change before evaluating
+                        index, objects, error = item
+                        if error is not None and not isinstance(error, WaitTimeout):
+                            raise error
+                        if error is None:
+                            self.states[index] = objects
+                        item = events.get_nowait()
+                except queue.Empty:
+                    pass
+                outcome = evaluate(self.states)
+                if outcome.failed:
+                    raise WaitFailed(outcome.message, elapsed=deadline.elapsed(), resources=self.objects())
+                if outcome.done:
+                    return WaitResult(self.objects(), deadline.elapsed(), outcome.message)
+                if deadline.expired():
+                    raise WaitTimeout(
+                        "Timed out after %.0fs waiting for %s: %s"
+                        % (deadline.elapsed(), describe or " and ".join(w.describe() for w in self.waiters), outcome.message),
+                        elapsed=deadline.elapsed(),
+                        resources=self.objects(),
+                    )
+        finally:
+            stop.set()

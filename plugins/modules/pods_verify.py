@@ -89,8 +89,17 @@ options:
   fail_fast:
     description:
       - Fail as soon as a selected pod is broken (see the description) instead of waiting for the timeout.
+      - Only the pods of a group that does not have C(min_ready) ready pods yet can fail the task; a
+        broken leftover pod (an old ReplicaSet's during a rollout) of a ready group does not.
     type: bool
     default: true
+  unready_timeout:
+    description:
+      - With O(fail_fast), a container that has been running for that many seconds without becoming
+        ready (its readiness probe keeps failing) also fails the task, with reason C(NotReady).
+      - C(0) disables this check (containers may take any time up to O(timeout) to become ready).
+    type: int
+    default: 0
 seealso:
   - module: openshift_ai.model_serving.resource_wait
 """
@@ -173,9 +182,10 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods i
     evaluate_groups,
     pods_evaluator,
     recent_events,
+    server_selector,
     summary,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Waiter
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import MultiWaiter, Waiter
 
 
 def argspec():
@@ -196,6 +206,7 @@ def argspec():
             ),
             timeout=dict(type="int", default=600),
             fail_fast=dict(type="bool", default=True),
+            unready_timeout=dict(type="int", default=0),
         )
     )
 
@@ -205,21 +216,32 @@ def _report(groups, pods):
     return [summary(p) for p in selected], evaluate_groups(groups, pods)
 
 
+def _first(evaluate):
+    def evaluate_first(states):
+        return evaluate(states[0] or [])
+
+    return evaluate_first
+
+
 def execute(module):
     params = module.params
     if not params["groups"]:
         raise InvalidInput("groups must not be empty")
     if params["timeout"] < 0:
         raise InvalidInput("timeout must not be negative")
+    if params["unready_timeout"] < 0:
+        raise InvalidInput("unready_timeout must not be negative")
     groups = [Group(spec) for spec in params["groups"]]
     client = Client(params)
     namespace = params["namespace"]
     evaluate = pods_evaluator(
-        groups, fail_fast=params["fail_fast"], events=lambda problem: recent_events(client, namespace, problem.pod)
+        groups,
+        fail_fast=params["fail_fast"],
+        events=lambda problem: recent_events(client, namespace, problem.pod),
+        unready_timeout=params["unready_timeout"],
     )
     # One group with a label selector: let the server filter; otherwise watch the namespace.
-    selector = groups[0].label_selector if len(groups) == 1 else None
-    waiter = Waiter(client, "v1", "Pod", namespace=namespace, label_selector=selector)
+    waiter = Waiter(client, "v1", "Pod", namespace=namespace, label_selector=server_selector(groups))
     if module.check_mode:
         pods, outcome = waiter.snapshot(evaluate)
         summaries, report = _report(groups, pods)
@@ -229,7 +251,12 @@ def execute(module):
             module.warn("check mode, not waiting: %s" % outcome.message)
         return dict(changed=False, pods=summaries, groups=report, elapsed=0.0)
     try:
-        result = waiter.wait(evaluate, params["timeout"])
+        if params["unready_timeout"] > 0 and params["fail_fast"]:
+            # MultiWaiter re-evaluates every second, so a container that stays unready is
+            # reported without waiting for another pod event.
+            result = MultiWaiter([waiter]).wait(_first(evaluate), params["timeout"], waiter.describe())
+        else:
+            result = waiter.wait(evaluate, params["timeout"])
     except (WaitFailed, WaitTimeout) as e:
         pods = e.details.pop("resources", [])
         e.details["pods"], e.details["groups"] = _report(groups, pods)

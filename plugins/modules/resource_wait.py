@@ -147,6 +147,51 @@ options:
       jmespath:
         description: A JMESPath expression that must be truthy.
         type: str
+  pods:
+    description:
+      - Pods to watch while waiting, for an object whose readiness depends on them (a control plane,
+        an operator's custom resource). As soon as a pod of a group that does not have C(min_ready)
+        ready pods is broken (as O(openshift_ai.model_serving.pods_verify#module:fail_fast) judges
+        it), the module fails naming the object and its status, the pod, the container, the reason
+        and the pod's recent Events, instead of waiting for the timeout.
+      - Readiness of these pods is not required for success; only the success predicate is.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      namespace:
+        description: Namespace of the pods.
+        type: str
+        required: true
+      groups:
+        description: Groups of pods, as in O(openshift_ai.model_serving.pods_verify#module:groups).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          name:
+            description: Name of the group in messages.
+            type: str
+          label_selector:
+            description: Label selector of the group's pods.
+            type: str
+          name_prefix:
+            description: Prefix of the names of the group's pods.
+            type: str
+          min_ready:
+            description: Ready pods that make the group healthy (its broken leftovers are then ignored).
+            type: int
+            default: 1
+          containers:
+            description: Exact set of container names a pod must have to count as ready.
+            type: list
+            elements: str
+  unready_timeout:
+    description:
+      - With O(pods), a container running that many seconds without becoming ready also counts as
+        broken (reason C(NotReady)). C(0) disables this check.
+    type: int
+    default: 0
   timeout:
     description:
       - Seconds to wait before failing. The failure message shows the last status seen.
@@ -173,6 +218,12 @@ EXAMPLES = r"""
     namespace: istio-system
     condition:
       type: Ready
+    pods:
+      - namespace: istio-system
+        groups:
+          - name: istiod
+            name_prefix: istiod-data-science-smcp-
+    unready_timeout: 20
     timeout: 900
 
 - name: Wait for a CSV to succeed; fail at once when it fails
@@ -231,8 +282,16 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args i
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput, WaitFailed
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods import (
+    Group,
+    pod_watch_evaluator,
+    recent_events,
+    server_selector,
+    with_pod_watch,
+)
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import redact
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
+    MultiWaiter,
     Waiter,
     established,
     exists,
@@ -249,6 +308,27 @@ def argspec():
         label_selector=dict(type="str"),
         namespace=dict(type="str"),
         failure=dict(type="list", elements="dict", default=[], options=predicate_spec()),
+        pods=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                namespace=dict(type="str", required=True),
+                groups=dict(
+                    type="list",
+                    elements="dict",
+                    required=True,
+                    options=dict(
+                        name=dict(type="str"),
+                        label_selector=dict(type="str"),
+                        name_prefix=dict(type="str"),
+                        min_ready=dict(type="int", default=1),
+                        containers=dict(type="list", elements="str"),
+                    ),
+                ),
+            ),
+        ),
+        unready_timeout=dict(type="int", default=0),
         timeout=dict(type="int", default=300),
     )
     spec.update(predicate_spec())
@@ -267,9 +347,17 @@ def execute(module):
         if pred is None:
             raise InvalidInput("failure[%d] needs a condition, field or jmespath" % i)
         failures.append(pred)
+    if params["unready_timeout"] < 0:
+        raise InvalidInput("unready_timeout must not be negative")
+    pod_specs = []
+    for i, spec in enumerate(params["pods"]):
+        if not spec["groups"]:
+            raise InvalidInput("pods[%d].groups must not be empty" % i)
+        pod_specs.append((spec["namespace"], [Group(g) for g in spec["groups"]]))
     evaluate = object_evaluator(success, failures)
+    client = Client(params)
     waiter = Waiter(
-        Client(params),
+        client,
         params["api_version"],
         params["kind"],
         namespace=params["namespace"],
@@ -284,7 +372,10 @@ def execute(module):
         if not outcome.done:
             module.warn("check mode, not waiting: %s" % outcome.message)
         return dict(changed=False, resources=objects, elapsed=0.0, satisfied=outcome.done, message=outcome.message)
-    outcome = waiter.wait(evaluate, params["timeout"])
+    if pod_specs:
+        outcome = _wait_watching_pods(client, waiter, evaluate, pod_specs, params)
+    else:
+        outcome = waiter.wait(evaluate, params["timeout"])
     return dict(
         changed=False,
         resources=[redact(o) for o in outcome.objects],
@@ -292,6 +383,30 @@ def execute(module):
         satisfied=True,
         message=outcome.message,
     )
+
+
+def _wait_watching_pods(client, waiter, evaluate, pod_specs, params):
+    """Wait for the objects while watching the pods of pod_specs [(namespace, groups)]."""
+    waiters, pod_evaluates = [waiter], []
+    for namespace, groups in pod_specs:
+        waiters.append(Waiter(client, "v1", "Pod", namespace=namespace, label_selector=server_selector(groups)))
+        pod_evaluates.append(
+            pod_watch_evaluator(
+                namespace,
+                groups,
+                events=_events_reader(client, namespace),
+                unready_timeout=params["unready_timeout"],
+            )
+        )
+    combined = with_pod_watch(evaluate, pod_evaluates, waiter.describe())
+    return MultiWaiter(waiters).wait(combined, params["timeout"], waiter.describe())
+
+
+def _events_reader(client, namespace):
+    def read(problem):
+        return recent_events(client, namespace, problem.pod)
+
+    return read
 
 
 def main():

@@ -325,6 +325,11 @@ class SMMRController(Controller):
             return 3.0
         smcp = smcps[0]
         configured, pending, statuses = [], [], []
+        # Like the real operator, a member is configured once the control plane is ready (and stays
+        # configured); until then it is listed in status.members and pendingMembers only.
+        smcp_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                         for c in dig(smcp, "status", "conditions", default=[]) or [])
+        was_configured = set(old.get("configuredMembers") or [])
         for m in sorted(members):
             nsobj = self.mgr.get(R.NAMESPACE, m)
             if nsobj is None or dig(nsobj, "status", "phase") == "Terminating":
@@ -339,6 +344,12 @@ class SMMRController(Controller):
                     "metadata": {"name": "default", "namespace": m,
                                  "annotations": {"maistra.io/created-by": "maistra-istio-operator"}},
                     "spec": {"controlPlaneRef": {"name": smcp["metadata"]["name"], "namespace": ns}}})
+            if not smcp_ready and m not in was_configured:
+                pending.append(m)
+                statuses.append({"namespace": m, "conditions": [
+                    cond(None, "Reconciled", "False", "SMCPNotReady",
+                         f"the ServiceMeshControlPlane {smcp['metadata']['name']} is not ready")]})
+                continue
             configured.append(m)
             statuses.append({"namespace": m, "conditions": [
                 cond(None, "Reconciled", "True", "ReconcileSuccessful", "")]})

@@ -217,3 +217,86 @@ def test_format_events_orders_and_limits():
         "2026-01-01T00:00:05Z Normal Started: ",
         "2026-01-01T00:00:09Z Warning BackOff: Back-off restarting (x4)",
     ]
+
+
+# --------------------------------------------------------------------------- fail fast (issue 17)
+
+
+class FakeClock(object):
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def unready(name="istiod-minimal-1", started="2026-01-01T00:00:00Z"):
+    cs = {"name": "discovery", "ready": False, "restartCount": 0, "state": {"running": {"startedAt": started}}}
+    conds = [{"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+              "message": "containers with unready status: [discovery]"}]
+    return pod(name, labels={"app": "istiod"}, containers=("discovery",), ready=False, statuses=[cs], conditions=conds)
+
+
+def test_a_ready_group_is_not_failed_by_a_broken_leftover_pod():
+    # finding 16: an old ReplicaSet's crashing pod while min_ready is met
+    groups = [Group({"label_selector": "app=authorino"})]
+    broken = pod("authorino-old", ready=False, statuses=[waiting("authorino", "CrashLoopBackOff"), OK])
+    assert pods_evaluator(groups)([pod("authorino-new"), broken]).done
+    failed = pods_evaluator(groups)([broken])
+    assert failed.failed and "pod authorino-old container authorino: CrashLoopBackOff" in failed.message
+    two = [Group({"label_selector": "app=authorino", "min_ready": 2})]
+    assert pods_evaluator(two)([pod("authorino-new"), broken]).failed
+
+
+def test_a_container_that_never_becomes_ready_fails_after_unready_timeout():
+    clock = FakeClock()
+    groups = [Group({"name": "istiod", "name_prefix": "istiod-minimal-"})]
+    evaluate = pods_evaluator(groups, unready_timeout=20, clock=clock)
+    first = evaluate([unready()])
+    assert not first.failed and not first.done
+    clock.now += 19
+    assert not evaluate([unready()]).failed
+    clock.now += 1
+    outcome = evaluate([unready()])
+    assert outcome.failed
+    assert "pod istiod-minimal-1 container discovery: NotReady (running for 20s without becoming ready" in outcome.message
+    assert "containers with unready status: [discovery]" in outcome.message
+    # a restarted container (new start time) starts over; 0 disables the check
+    assert not evaluate([unready(started="2026-01-01T00:05:00Z")]).failed
+    never = pods_evaluator(groups, unready_timeout=0, clock=clock)
+    never([unready()])
+    clock.now += 1000
+    assert not never([unready()]).failed
+
+
+def test_pod_watch_names_the_object_its_status_and_the_broken_pod():
+    from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods import (
+        pod_watch_evaluator,
+        with_pod_watch,
+    )
+    from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
+        condition,
+        object_evaluator,
+    )
+
+    smcp = {"kind": "ServiceMeshControlPlane", "metadata": {"name": "minimal", "namespace": "istio-system"},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "ComponentsNotReady",
+                                       "message": "istiod not ready"}]}}
+    groups = [Group({"name": "control plane", "name_prefix": "istiod-minimal-"})]
+    crash = pod("istiod-minimal-1", labels={}, containers=("discovery",), ready=False,
+                statuses=[waiting("discovery", "CrashLoopBackOff", "back-off 10s", last={"exitCode": 1, "reason": "Error"})])
+    evaluate = with_pod_watch(object_evaluator(condition("Ready")),
+                              [pod_watch_evaluator("istio-system", groups, events=lambda p: ["Warning BackOff: x"])],
+                              "ServiceMeshControlPlane minimal in namespace istio-system")
+    # before the pods are listed, and while they are fine, the object decides
+    assert not evaluate([[smcp], None]).failed
+    assert not evaluate([[smcp], [pod("istiod-minimal-1", labels={}, containers=("discovery",))]]).failed
+    outcome = evaluate([[smcp], [crash]])
+    assert outcome.failed
+    for text in ("ServiceMeshControlPlane minimal in namespace istio-system is not ready",
+                 "in namespace istio-system: pod istiod-minimal-1 container discovery: CrashLoopBackOff",
+                 "last exit code 1 (Error)", "event: Warning BackOff",
+                 "ServiceMeshControlPlane istio-system/minimal status: Ready=False ComponentsNotReady: istiod not ready"):
+        assert text in outcome.message, outcome.message
+    ready = dict(smcp, status={"conditions": [{"type": "Ready", "status": "True"}]})
+    assert evaluate([[ready], [pod("istiod-minimal-1", labels={}, containers=("discovery",))]]).done

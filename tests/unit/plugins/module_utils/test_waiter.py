@@ -271,3 +271,97 @@ def test_snapshot_does_not_wait():
 def test_api_paths():
     assert _waiter._api_path_for("v1") == "/api/v1"
     assert _waiter._api_path_for("maistra.io/v2") == "/apis/maistra.io/v2"
+
+
+# --------------------------------------------------------------------------- API outages, several streams (issue 17)
+
+
+def test_relist_rides_over_an_api_server_restart():
+    from urllib3.exceptions import MaxRetryError
+
+    class Flaky(FakeResource):
+        def __init__(self, lists, errors):
+            FakeResource.__init__(self, lists)
+            self.errors = list(errors)
+
+        def get(self, namespace=None, **kw):
+            if self.errors:
+                raise self.errors.pop(0)  # pylint: disable=raising-bad-type
+            return FakeResource.get(self, namespace, **kw)
+
+    clock = Clock()
+    res = Flaky([([obj(conditions=[cond("Ready")])], "5")],
+                [MaxRetryError(None, "/", "Connection refused"), ApiException(status=503, reason="Service Unavailable")])
+    waiter = Waiter(FakeClient(res, [], clock), "example.com/v1", "Thing", namespace="ns", clock=clock, sleep=clock.sleep)
+    assert waiter.wait(object_evaluator(condition("Ready")), timeout=60).objects
+
+
+def test_an_api_server_that_stays_down_is_named_after_the_limit():
+    from urllib3.exceptions import MaxRetryError
+
+    class Down(FakeResource):
+        def get(self, namespace=None, **kw):
+            raise MaxRetryError(None, "/", "Connection refused")
+
+    clock = Clock()
+    waiter = Waiter(FakeClient(Down([]), [], clock), "example.com/v1", "Thing", namespace="ns", clock=clock, sleep=clock.sleep)
+    with pytest.raises(_waiter.ApiError, match="did not answer for 2[5-9]s while waiting for Thing in namespace ns"):
+        waiter.wait(object_evaluator(condition("Ready")), timeout=600)
+    assert clock.now - 1000.0 < 30
+
+
+def test_a_forbidden_list_is_not_retried():
+    class Forbidden(FakeResource):
+        def get(self, namespace=None, **kw):
+            raise ApiException(status=403, reason="Forbidden")
+
+    clock = Clock()
+    waiter = Waiter(FakeClient(Forbidden([]), [], clock), "example.com/v1", "Thing", namespace="ns", clock=clock, sleep=clock.sleep)
+    with pytest.raises(_waiter.ApiError, match="Forbidden"):
+        waiter.wait(object_evaluator(condition("Ready")), timeout=600)
+    assert clock.now == 1000.0
+
+
+class Streamed(object):
+    """A waiter stand-in whose stream yields the given object lists, then blocks until stopped."""
+
+    def __init__(self, lists, error=None):
+        self.lists = lists
+        self.error = error
+
+    def stream(self, deadline, stop=None):
+        for objects in self.lists:
+            yield objects
+        if self.error is not None:
+            raise self.error
+        stop.wait(deadline.remaining())
+
+    def describe(self):
+        return "things"
+
+
+def test_multi_waiter_evaluates_the_streams_together():
+    seen = []
+
+    def evaluate(states):
+        seen.append(list(states))
+        if states[1] and any(o["status"].get("phase") == "Broken" for o in states[1]):
+            return _waiter.Outcome(False, "pod broken", failed=True)
+        return object_evaluator(condition("Ready"))(states[0] or [])
+
+    waiter = _waiter.MultiWaiter([Streamed([[obj()]]), Streamed([[obj("p", phase="Running")], [obj("p", phase="Broken")]])])
+    with pytest.raises(WaitFailed, match="pod broken") as err:
+        waiter.wait(evaluate, timeout=10)
+    assert err.value.details["resources"][0]["metadata"]["name"] == "x"  # the awaited objects, not the pods
+    ok = _waiter.MultiWaiter([Streamed([[obj()], [obj(conditions=[cond("Ready")])]]), Streamed([])])
+    assert ok.wait(lambda states: object_evaluator(condition("Ready"))(states[0] or []), timeout=10).objects
+
+
+def test_multi_waiter_times_out_with_the_last_message_and_reraises_errors():
+    waiter = _waiter.MultiWaiter([Streamed([[obj()]])])
+    waiter.TICK = 0.05
+    with pytest.raises(WaitTimeout, match="Timed out after 0s waiting for things: ns/x: not condition Ready=True"):
+        waiter.wait(lambda states: object_evaluator(condition("Ready"))(states[0] or []), timeout=0.3)
+    broken = _waiter.MultiWaiter([Streamed([], error=_waiter.ApiError("Failed to watch Thing: Forbidden"))])
+    with pytest.raises(_waiter.ApiError, match="Forbidden"):
+        broken.wait(lambda states: object_evaluator(condition("Ready"))(states[0] or []), timeout=10)
