@@ -33,6 +33,8 @@ NAMESPACES = [
     "openshift-ingress",
     "openshift-ingress-operator",
     "openshift-operator-lifecycle-manager",
+    "openshift-monitoring",  # the platform monitoring stack lives here on every OpenShift cluster
+    "openshift-user-workload-monitoring",
     "testbed-system",  # the testbed's own objects (faults, ingress address): present before any test looks
 ]
 CATALOG_SOURCES = [
