@@ -1,4 +1,4 @@
-"""Simulated KServe controller + odh-model-controller (InferenceService) and the model-registry operator."""
+"""Simulated KServe controller + odh-model-controller (InferenceService)."""
 
 from __future__ import annotations
 
@@ -313,97 +313,5 @@ class ISVCController(Controller):
             pass
 
 
-# -- ModelRegistry ---------------------------------------------------------------------------
-class ModelRegistryController(Controller):
-    name = "modelregistry"
-    primary = R.MODELREGISTRY
-    owns = (R.DEPLOYMENT,)
-
-    def reconcile(self, ns, name):
-        mr = self.mgr.get(R.MODELREGISTRY, name, ns)
-        if mr is None or mr["metadata"].get("deletionTimestamp"):
-            return None
-        if not deployment_ready(self.mgr.get(R.DEPLOYMENT, "model-registry-operator-controller-manager", apps_ns(self.mgr))):
-            return 5.0
-        spec = mr.get("spec") or {}
-        old = mr.get("status") or {}
-        oc = old.get("conditions")
-        labels = {"app": name, "component": "model-registry", "app.kubernetes.io/name": name,
-                  "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "model-registry",
-                  "app.kubernetes.io/created-by": "model-registry-operator",
-                  "app.kubernetes.io/part-of": "model-registry-operator",
-                  "app.kubernetes.io/managed-by": "model-registry-operator"}
-        istio = spec.get("istio") is not None
-        pod_labels = dict(labels)
-        pod_ann = {}
-        if istio:
-            pod_labels["sidecar.istio.io/inject"] = "true"
-        db_port = dig(spec, "mysql", "port") or dig(spec, "postgres", "port")
-        if db_port:
-            pod_ann["traffic.sidecar.istio.io/excludeOutboundPorts"] = str(db_port)
-        grpc_port = dig(spec, "grpc", "port") or 9090
-        rest_port = dig(spec, "rest", "port") or 8080
-        self.mgr.apply(R.SERVICEACCOUNT, {"metadata": meta(name, ns, labels, owner=mr)}, "model-registry-operator")
-        dep = deployment(self.mgr, name, ns, pod_labels,
-                         [container("grpc-container", "registry.redhat.io/rhoai/odh-mlmd-grpc-server-rhel8:v2.19",
-                                    [("grpc-api", grpc_port)]),
-                          container("rest-container", "registry.redhat.io/rhoai/odh-model-registry-rhel8:v2.19",
-                                    [("http-api", rest_port)])],
-                         labels=labels, selector={"app": name, "component": "model-registry"},
-                         pod_annotations=pod_ann or None, owner=mr, service_account=name)
-        self.mgr.apply(R.DEPLOYMENT, dep, "model-registry-operator")
-        svc_ann = {}
-        domain = ingress_domain(self.mgr)
-        hosts = [f"{name}.{ns}.svc.cluster.local", name, f"{name}.{ns}", f"{name}.{ns}.svc"]
-        if istio:
-            svc_ann = {"routing.opendatahub.io/external-address-rest": f"{name}-rest.{domain}:443",
-                       "routing.opendatahub.io/external-address-grpc": f"{name}-grpc.{domain}:443"}
-            hosts = [f"{name}-rest.{domain}"] + hosts
-        self.mgr.apply(R.SERVICE, service(name, ns, {"app": name, "component": "model-registry"},
-                                          [("grpc-api", grpc_port), ("http-api", rest_port)], labels=labels,
-                                          owner=mr, annotations=svc_ann or None), "model-registry-operator")
-        self.mgr.apply(R.ROLE, {"metadata": meta(f"registry-user-{name}", ns, labels, owner=mr), "rules": [
-            {"apiGroups": [""], "resources": ["services"], "resourceNames": [name], "verbs": ["get"]},
-            {"apiGroups": [""], "resources": ["endpoints"], "resourceNames": [name], "verbs": ["get"]}]},
-            "model-registry-operator")
-        group = self.mgr.get(R.GROUP, f"{name}-users")
-        if group is None:
-            self.mgr.create_if_missing(R.GROUP, {"metadata": {"name": f"{name}-users", "labels": labels}, "users": []})
-        self.mgr.apply(R.ROLEBINDING, {"metadata": meta(f"{name}-users", ns, labels, owner=mr),
-                                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                                   "name": f"registry-user-{name}"},
-                                       "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                                                     "name": f"{name}-users"}]}, "model-registry-operator")
-        d = self.mgr.get(R.DEPLOYMENT, name, ns)
-        ready = deployment_ready(d)
-        conds = [cond(oc, "Progressing", "True", "CreatedDeployment", "Deployment for model registry was successfully created")]
-        if istio:
-            conds.append(cond(oc, "IstioAvailable", "True" if ready else "False",
-                              "ResourcesAvailable" if ready else "ResourcesUnavailable",
-                              "Istio resources are available" if ready else "Istio resources are not available"))
-            conds.append(cond(oc, "GatewayAvailable", "True", "ResourcesAvailable", "Istio Gateway resources are available"))
-        if ready:
-            conds.append(cond(oc, "Available", "True", "DeploymentAvailable", "Deployment is available"))
-        else:
-            bad = []
-            for p in self.mgr.informer(R.POD).items(namespace=ns, selector={"app": name, "component": "model-registry"}):
-                for cs in dig(p, "status", "containerStatuses", default=[]) or []:
-                    w = dig(cs, "state", "waiting")
-                    if w:
-                        bad.append(f"{p['metadata']['name']}: {cs.get('name')}: {w.get('reason')}")
-            conds.append(cond(oc, "Available", "False", "DeploymentUnavailable",
-                              "Deployment is unavailable: " + ("; ".join(bad) if bad else "waiting for pods")))
-        conds.append(cond(oc, "Degraded", "False", "", ""))
-        self.mgr.set_status(R.MODELREGISTRY, mr, {"conditions": conds, "hosts": hosts, "hostsStr": ",".join(hosts),
-                                                   "specDefaults": "{}"})
-        return None if ready else 2.0
-
-    def on_deleted(self, obj):
-        name = obj["metadata"]["name"]
-        try:
-            self.mgr.delete(R.GROUP, f"{name}-users")
-        except Exception:  # noqa: BLE001
-            pass
-
-
-CONTROLLERS = [ISVCController, ModelRegistryController]
+# The model-registry operator (ModelRegistry CRs, with a real database): testbed/sim/model_registry.py
+CONTROLLERS = [ISVCController]

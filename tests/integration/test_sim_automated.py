@@ -365,13 +365,8 @@ def test_model_registry(k8s):
                 "grpc": {},
                 "rest": {},
                 "istio": {"gateway": {"grpc": {"tls": {}}, "rest": {"tls": {}}}},
-                "mysql": {
-                    "host": "mysql.example.com",
-                    "port": 3306,
-                    "database": "mr",
-                    "username": "mr",
-                    "skipDBCreation": False,
-                },
+                # no spec.mysql: the simulated operator connects to a configured database for real
+                # (testbed/sim/model_registry.py; tests/integration/test_model_registry.py)
             },
         },
     )
