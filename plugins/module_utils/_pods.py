@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import re
 import time
 
@@ -313,15 +314,26 @@ def evaluate_groups(groups, pods):
 
 
 class UnreadyTracker(object):
-    """Remembers since when (monotonic clock of this process) each container has been running
-    without being ready; reports the ones past ``timeout`` seconds as NotReady problems.
+    """Reports containers running without being ready for ``timeout`` seconds as NotReady.
 
-    A container that restarts (new start time) starts over. ``timeout`` 0 disables the check."""
+    The age is the longer of: the time since the container started (its ``startedAt`` against
+    ``wall``, the clock of this host) and the time this process has seen it unready (monotonic
+    ``clock``). A container that restarts (new start time) starts over. ``timeout`` 0 disables
+    the check."""
 
-    def __init__(self, timeout, clock=time.monotonic):
+    def __init__(self, timeout, clock=time.monotonic, wall=time.time):
         self.timeout = float(timeout or 0)
         self.clock = clock
+        self.wall = wall
         self.since = {}
+
+    def _age(self, key, started_at, now):
+        first = self.since.setdefault(key, now)
+        age = now - first
+        started = _epoch(started_at)
+        if started is not None:
+            age = max(age, self.wall() - started)
+        return age
 
     def problems(self, pods):
         if self.timeout <= 0:
@@ -338,8 +350,8 @@ class UnreadyTracker(object):
                     continue
                 key = (_meta(pod).get("namespace"), pod_name(pod), cs.get("name"), running.get("startedAt"))
                 seen.add(key)
-                first = self.since.setdefault(key, now)
-                if now - first >= self.timeout:
+                age = self._age(key, running.get("startedAt"), now)
+                if age >= self.timeout:
                     cond = _condition(pod, "Ready") or {}
                     detail = cond.get("message") or cond.get("reason") or ""
                     out.append(
@@ -348,7 +360,7 @@ class UnreadyTracker(object):
                             cs.get("name"),
                             "NotReady",
                             "running for %.0fs without becoming ready (readiness probe failing?)%s"
-                            % (now - first, ("; " + detail) if detail else ""),
+                            % (age, ("; " + detail) if detail else ""),
                             _meta(pod).get("namespace"),
                         )
                     )
@@ -356,6 +368,16 @@ class UnreadyTracker(object):
             if key not in seen:
                 del self.since[key]
         return out
+
+
+def _epoch(timestamp):
+    """Seconds since the epoch of an RFC 3339 UTC timestamp (``2026-01-01T00:00:00Z``), or None."""
+    if not timestamp:
+        return None
+    try:
+        return calendar.timegm(time.strptime(str(timestamp)[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
 
 
 def group_problems(groups, pods, tracker=None):
@@ -380,13 +402,13 @@ def group_problems(groups, pods, tracker=None):
     return problems, report
 
 
-def pods_evaluator(groups, fail_fast=True, events=None, unready_timeout=0, clock=time.monotonic):
+def pods_evaluator(groups, fail_fast=True, events=None, unready_timeout=0, clock=time.monotonic, wall=time.time):
     """Evaluation for the waiter: fails (fail_fast) on the first fatal pod problem of a group that
     is not ready yet, naming pod, container, reason, message and the pod's recent events
     (``events(problem) -> [str]``); with ``unready_timeout`` a container running but not ready
     that long counts as a problem (NotReady). Done when every group has at least min_ready ready
     pods with the expected containers."""
-    tracker = UnreadyTracker(unready_timeout, clock)
+    tracker = UnreadyTracker(unready_timeout, clock, wall)
 
     def evaluate(pods):
         if fail_fast:
@@ -402,11 +424,11 @@ def pods_evaluator(groups, fail_fast=True, events=None, unready_timeout=0, clock
     return evaluate
 
 
-def pod_watch_evaluator(namespace, groups, events=None, unready_timeout=0, clock=time.monotonic):
+def pod_watch_evaluator(namespace, groups, events=None, unready_timeout=0, clock=time.monotonic, wall=time.time):
     """Failure-only evaluation of the pods of one namespace, for a wait on another object: fails
     like :func:`pods_evaluator` on a broken pod of a group that is not ready, never succeeds by
     itself (readiness of the pods is pods_verify's business)."""
-    tracker = UnreadyTracker(unready_timeout, clock)
+    tracker = UnreadyTracker(unready_timeout, clock, wall)
 
     def evaluate(pods):
         problems, _report = group_problems(groups, pods or [], tracker)

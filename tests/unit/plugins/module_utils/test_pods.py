@@ -250,19 +250,29 @@ def test_a_ready_group_is_not_failed_by_a_broken_leftover_pod():
 
 def test_a_container_that_never_becomes_ready_fails_after_unready_timeout():
     clock = FakeClock()
+    started = 1767225600.0  # 2026-01-01T00:00:00Z
+
+    def wall():
+        return started + 5.0 + clock.now - 100.0  # the wait starts 5 s after the container
+
     groups = [Group({"name": "istiod", "name_prefix": "istiod-minimal-"})]
-    evaluate = pods_evaluator(groups, unready_timeout=20, clock=clock)
+    evaluate = pods_evaluator(groups, unready_timeout=20, clock=clock, wall=wall)
     first = evaluate([unready()])
     assert not first.failed and not first.done
-    clock.now += 19
+    clock.now += 14
     assert not evaluate([unready()]).failed
-    clock.now += 1
+    clock.now += 1  # 20 s since the container started
     outcome = evaluate([unready()])
     assert outcome.failed
     assert "pod istiod-minimal-1 container discovery: NotReady (running for 20s without becoming ready" in outcome.message
     assert "containers with unready status: [discovery]" in outcome.message
     # a restarted container (new start time) starts over; 0 disables the check
-    assert not evaluate([unready(started="2026-01-01T00:05:00Z")]).failed
+    assert not evaluate([unready(started="2026-01-01T00:00:15Z")]).failed
+    # without a start time (or with a skewed clock) the time this wait saw it unready counts
+    skewed = pods_evaluator(groups, unready_timeout=20, clock=clock, wall=lambda: 0.0)
+    skewed([unready()])
+    clock.now += 20
+    assert skewed([unready()]).failed
     never = pods_evaluator(groups, unready_timeout=0, clock=clock)
     never([unready()])
     clock.now += 1000
