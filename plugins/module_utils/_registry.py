@@ -40,8 +40,9 @@ def _label(path, msg):
     return "%s: %s" % (path, msg)
 
 
-def validate(registries, namespace=DEFAULT_NAMESPACE, var="model_registry_registries"):
-    """Errors (strings naming the variable) in the list of registries; [] when valid. Reads nothing."""
+def validate(registries, namespace=DEFAULT_NAMESPACE, var="model_registry_registries", permissions_only=False):
+    """Errors (strings naming the variable) in the list of registries; [] when valid. Reads nothing.
+    ``permissions_only``: the database and CA are not needed (the grants of existing registries)."""
     errors = []
     if not isinstance(registries, list):
         return ["%s must be a list of registries" % var]
@@ -75,6 +76,9 @@ def validate(registries, namespace=DEFAULT_NAMESPACE, var="model_registry_regist
             errors.append(_label(path, "state must be present or absent, not %r" % (state,)))
         if state == "absent":
             continue
+        errors.extend(_label(path, e) for e in _grant_errors(reg))
+        if permissions_only:
+            continue
         db = reg.get("database")
         if not isinstance(db, dict):
             errors.append(_label(path, "database (host, port, database, username, password) is required"))
@@ -102,26 +106,30 @@ def validate(registries, namespace=DEFAULT_NAMESPACE, var="model_registry_regist
                                            "is given (got %r); the role writes <host>.<namespace>.svc.cluster.local"
                                            % (host,)))
         errors.extend(_label(path, e) for e in _ca_errors(reg.get("ca")))
-        perms = reg.get("permissions") or {}
-        revoke = reg.get("revoke") or {}
-        for block, label in ((perms, "permissions"), (revoke, "revoke")):
-            if not isinstance(block, dict):
-                errors.append(_label(path, "%s must be a dictionary with users, groups, projects" % label))
-                continue
-            for k, v in block.items():
-                if k not in ("users", "groups", "projects"):
-                    errors.append(_label(path, "%s.%s is not known (users, groups, projects)" % (label, k)))
-                elif not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-                    errors.append(_label(path, "%s.%s must be a list of names" % (label, k)))
-            for p in block.get("projects") or []:
-                if isinstance(p, str) and not LABEL_RE.match(p):
-                    errors.append(_label(path, "%s.projects: %r is not a project name" % (label, p)))
-        if isinstance(perms, dict) and isinstance(revoke, dict):
-            for k in ("users", "groups", "projects"):
-                both = set(perms.get(k) or []) & set(revoke.get(k) or [])
-                if both:
-                    errors.append(_label(path, "%s listed in both permissions.%s and revoke.%s"
-                                               % (", ".join(sorted(both)), k, k)))
+    return errors
+
+
+def _grant_errors(reg):
+    errors = []
+    perms = reg.get("permissions") or {}
+    revoke = reg.get("revoke") or {}
+    for block, label in ((perms, "permissions"), (revoke, "revoke")):
+        if not isinstance(block, dict):
+            errors.append("%s must be a dictionary with users, groups, projects" % label)
+            continue
+        for k, v in block.items():
+            if k not in ("users", "groups", "projects"):
+                errors.append("%s.%s is not known (users, groups, projects)" % (label, k))
+            elif not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+                errors.append("%s.%s must be a list of names" % (label, k))
+        for p in block.get("projects") or []:
+            if isinstance(p, str) and not LABEL_RE.match(p):
+                errors.append("%s.projects: %r is not a project name" % (label, p))
+    if isinstance(perms, dict) and isinstance(revoke, dict):
+        for k in ("users", "groups", "projects"):
+            both = set(perms.get(k) or []) & set(revoke.get(k) or [])
+            if both:
+                errors.append("%s listed in both permissions.%s and revoke.%s" % (", ".join(sorted(both)), k, k))
     return errors
 
 
@@ -370,7 +378,7 @@ def plan(registries, namespace, cluster):
                            "secret_name": ((mysql.get("passwordSecret") or {}).get("name")),
                            "api_version": api_version})
             continue
-        db = reg["database"]
+        db = reg.get("database") or {}
         ca = reg.get("ca") or {}
         perms = reg.get("permissions") or {}
         revoke = reg.get("revoke") or {}
@@ -378,16 +386,16 @@ def plan(registries, namespace, cluster):
         present.append({
             "name": name,
             "display_name": reg.get("display_name") or reg.get("name") or name,
-            "host": db_host(db, namespace),
+            "host": db_host(db, namespace) if db.get("host") else None,
             "port": int(db.get("port", 3306)),
-            "database": db["database"],
+            "database": db.get("database"),
             "secret_name": secret_name(reg),
             "manage_secret": not db.get("password_secret"),
             "secret_patch": secret_patch(reg),
             "ca_source": ca.get("source", "none"),
             "ca_configmap": {"name": ca_configmap_name(reg), "patch": ca_configmap_patch(reg)}
             if ca.get("source") == "pem" else None,
-            "registry_patch": registry_patch(reg, namespace, api_version) if api_version else None,
+            "registry_patch": registry_patch(reg, namespace, api_version) if api_version and db.get("host") else None,
             "exists": name in existing,
             "group": "%s-users" % name,
             "users_add": list(perms.get("users") or []),

@@ -163,6 +163,10 @@ options:
   api_version:
     description: ModelRegistry API version to use instead of the one chosen from the served versions.
     type: str
+  permissions_only:
+    description: Only the grants are planned; the database and CA of a registry are not required.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -244,7 +248,8 @@ def _plain(regs):
 def run(module):
     p = module.params
     regs = _plain(p["registries"])
-    errors = _registry.validate(regs, p["namespace"], var="model_registry_registries")
+    errors = _registry.validate(regs, p["namespace"], var="model_registry_registries",
+                                permissions_only=p["permissions_only"])
     if errors:
         raise InvalidInput("Refused before any write: " + "; ".join(errors), errors=errors)
     client = Client(p)
@@ -269,6 +274,7 @@ def main():
         dsci_name=dict(type="str", default="default-dsci"),
         manage_component=dict(type="bool", default=True),
         api_version=dict(type="str"),
+        permissions_only=dict(type="bool", default=False),
     ))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     run_module(module, run)
