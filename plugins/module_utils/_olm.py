@@ -63,6 +63,23 @@ class OlmConflict(ModelServingError):
     """The namespace holds OLM objects that contradict the request (OperatorGroups, Subscriptions)."""
 
 
+class CreatedConcurrently(Exception):
+    """A create answered 409 AlreadyExists: another writer created the object meanwhile."""
+
+    def __init__(self, kind, name, namespace):
+        super(CreatedConcurrently, self).__init__("%s %s" % (kind, name))
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+
+    def describe(self):
+        return "%s %s%s" % (self.kind, ("%s/" % self.namespace) if self.namespace else "", self.name)
+
+
+# Attempts of present() when another writer creates the same objects at the same time.
+CONCURRENT_CREATE_ATTEMPTS = 3
+
+
 def _get(obj, path, default=None):
     """Like get_path, but a null value also yields ``default``."""
     value = get_path(obj, path)
@@ -402,7 +419,13 @@ class OlmOperator(object):
         self.changes.append("create %s %s" % (gvk[1], _name(body)))
         if self.check_mode:
             return body
-        return self.svc.create(self._res(gvk), body, namespace)
+        try:
+            return self.svc.create(self._res(gvk), body, namespace)
+        except ApiException as e:
+            if e.status != 409:
+                raise api_error(e, "create", "%s %s" % (gvk[1], _name(body)))
+            self.changes.pop()  # not created by us
+            raise CreatedConcurrently(gvk[1], _name(body), namespace)
 
     def _patch(self, gvk, name, namespace, body, what):
         self.changes.append(what)
@@ -648,11 +671,28 @@ class OlmOperator(object):
                 Waiter(self.client, CSV[0], CSV[1], namespace=namespace, name=name).wait(gone, max(1.0, deadline.remaining()))
         return {"subscription": sub_name, "csv": existing_csvs[0] if existing_csvs else None, "removed": removed}
 
+    def present_retrying(self):
+        """present(), read again from the start when another writer created one of the objects
+        (Namespace, OperatorGroup, Subscription) between our read and our create (409)."""
+        for attempt in range(CONCURRENT_CREATE_ATTEMPTS):
+            try:
+                return self.present()
+            except CreatedConcurrently as e:
+                if attempt == CONCURRENT_CREATE_ATTEMPTS - 1:
+                    raise OlmConflict(
+                        "%s was created by another writer while this task created it (409 AlreadyExists), "
+                        "%d times in a row; something else manages these objects - stop it or run the task again"
+                        % (e.describe(), CONCURRENT_CREATE_ATTEMPTS),
+                        conflict=e.describe(),
+                    )
+                self.warnings.append("%s was created by another writer meanwhile (409); read it again" % e.describe())
+        return None  # pragma: no cover
+
     def run(self):
         if self.params.get("state", "present") == "absent":
             result = self.absent()
         else:
-            result = self.present()
+            result = self.present_retrying()
         result["changed"] = bool(self.changes)
         result["changes"] = list(self.changes)
         result["approved_install_plans"] = list(self.approved)

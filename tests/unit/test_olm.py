@@ -214,3 +214,50 @@ def test_automatic_approves_a_leftover_manual_plan_for_the_intended_csv_only():
     assert verdict[0] == "approve" and verdict[1]["metadata"]["name"] == "leftover"
     verdict = olm.decide(_sub(installed="nfd.v4.15.0", current="nfd.v4.16.0", plan="other"), [plans[1]], None, "nfd.v4.17.0", "Automatic")
     assert verdict[0] == "wait"
+
+
+# --------------------------------------------------------------------------- 409 on create (issue 17, finding 15)
+
+
+class _ConflictingService(object):
+    def __init__(self, conflicts):
+        self.conflicts = conflicts
+        self.created = []
+
+    def create(self, resource, body, namespace=None):
+        from kubernetes.client.rest import ApiException
+
+        if self.conflicts:
+            self.conflicts -= 1
+            raise ApiException(status=409, reason="AlreadyExists")
+        self.created.append(body["metadata"]["name"])
+        return body
+
+
+def _olm_with(conflicts, monkeypatch):
+    from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _olm
+
+    op = _olm.OlmOperator(object(), {"name": "nfd", "namespace": "openshift-nfd"})
+    op.svc = _ConflictingService(conflicts)
+    monkeypatch.setattr(op, "_res", lambda gvk: gvk)
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openshift-nfd"}}
+
+    def present():
+        op._create(_olm.NS, body)  # pylint: disable=protected-access
+        return {"created": True}
+
+    monkeypatch.setattr(op, "present", present)
+    return _olm, op
+
+
+def test_a_concurrent_create_is_read_again(monkeypatch):
+    _olm, op = _olm_with(1, monkeypatch)
+    result = op.run()
+    assert result["changes"] == ["create Namespace openshift-nfd"]  # the 409 attempt is not reported as ours
+    assert "created by another writer meanwhile (409)" in result["warnings"][0]
+
+
+def test_a_create_that_keeps_conflicting_fails_with_a_clear_message(monkeypatch):
+    _olm, op = _olm_with(5, monkeypatch)
+    with pytest.raises(_olm.OlmConflict, match="Namespace openshift-nfd was created by another writer .*409 AlreadyExists.*3 times"):
+        op.run()
