@@ -776,8 +776,9 @@ def readiness(cluster, next_major=NEXT_MAJOR):
             add(blockers, "ServingRuntime", name, ns,
                 "ModelMesh model server (multiModel) with models: %s" % (", ".join(models) or "none"),
                 "deploy its models on the single-model platform (e.g. kserve-ovms), then delete the model server")
-    for isvc in sorted(cluster.get("isvcs") or [], key=lambda o: (get_path(o, "metadata.namespace"),
-                                                                 get_path(o, "metadata.name"))):
+    isvcs = sorted(cluster.get("isvcs") or [],
+                   key=lambda o: (get_path(o, "metadata.namespace"), get_path(o, "metadata.name")))
+    for isvc in isvcs:
         ns, name = get_path(isvc, "metadata.namespace"), get_path(isvc, "metadata.name")
         mode = live_mode(isvc)
         if mode == MODELMESH:

@@ -150,13 +150,13 @@ def test_readiness_report_is_empty_on_a_clean_cluster(bare):
 
 def test_two_models_on_one_server_converge_with_token_and_a_single_model_project_coexists(cluster):
     kubeconfig, k8s, ingress = cluster
+    digits = {"name": "digits", "project": SINGLE_NS, "runtime": "kserve-ovms", "model_format": "onnx",
+              "deployment_mode": "RawDeployment", "external_route": False,
+              "storage": {"uri": "oci://quay.io/example/mnist:1"}}
     single = ansible_playbook(SINGLE_PLAYBOOK, kubeconfig, {
         "model_serving_kubeconfig": kubeconfig, "model_deployment_timeout": 300,
         "model_deployment_check_resolve": {"*.svc.cluster.local": ingress["http-address"]},
-        "model_serving_models": [{"name": "digits", "project": SINGLE_NS, "runtime": "kserve-ovms",
-                                  "model_format": "onnx", "deployment_mode": "RawDeployment",
-                                  "external_route": False, "storage": {"uri": "oci://quay.io/example/mnist:1"}}]},
-        timeout=1200)
+        "model_serving_models": [digits]}, timeout=1200)
     assert single.rc == 0, failure_text(single) or single.stderr[-3000:]
 
     run = play(cluster, [server()], diff=True)

@@ -18,8 +18,8 @@ DEFAULTS = {"runtime": "ovms", "external_route": True, "token_auth": False}
 def server(**kw):
     base = {"name": "ovms-server", "project": "fraud", "size": "Small", "token_auth": True, "tokens": ["ci-bot"],
             "models": [{"name": "mnist", "model_format": "onnx", "storage": {"connection": dict(CONN), "path": "mnist/"}},
-                       {"name": "fraud", "model_format": "openvino_ir", "storage": {"connection": "models-s3",
-                                                                                     "path": "fraud/"}}]}
+                       {"name": "fraud", "model_format": "openvino_ir",
+                        "storage": {"connection": "models-s3", "path": "fraud/"}}]}
     base.update(kw)
     return base
 
@@ -181,8 +181,8 @@ def test_readiness_expression_and_checks():
     assert jmespath.search(wait["jmespath"], loaded)
     assert not jmespath.search(wait["jmespath"], failing)
     assert jmespath.search(wait["failure"][0]["jmespath"], failing)
-    checks = MM.checks(plan["checks"], [{"resources": [{"metadata": {"name": "mnist", "namespace": "fraud"},
-                                                         "spec": {"host": "mnist-fraud.apps.example.com"}}]}])
+    route = {"metadata": {"name": "mnist", "namespace": "fraud"}, "spec": {"host": "mnist-fraud.apps.example.com"}}
+    checks = MM.checks(plan["checks"], [{"resources": [route]}])
     assert checks[0]["url"] == "https://mnist-fraud.apps.example.com" and checks[1]["url"] is None
 
 
