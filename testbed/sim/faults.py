@@ -11,7 +11,8 @@ Keys (ConfigMap data, all values strings):
 
 `<component>` is a Deployment or DaemonSet name created by a simulated operator; it matches that
 exact name or any name starting with `<component>-` (so `istiod` matches `istiod-minimal`,
-`activator` matches `activator`). Component faults are written as the pod failure annotations of
+`activator` matches `activator`); `<component>$` matches that exact name only (`autoscaler$` is not
+`autoscaler-hpa`, `authorino$` is not `authorino-operator`). Component faults are written as the pod failure annotations of
 the testbed (`testbed.openshift-ai.io/fail`, `.../fail-container`, `.../ready-delay`) into the pod
 template of the matching workloads; the kwok stages act on the pods.
 """
@@ -35,6 +36,8 @@ def _data(mgr) -> dict:
 
 
 def _matches(component: str, name: str) -> bool:
+    if component.endswith("$"):
+        return name == component[:-1]
     return name == component or name.startswith(component + "-")
 
 
