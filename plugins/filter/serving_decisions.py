@@ -16,6 +16,12 @@ from ansible.module_utils.common.text.converters import to_text
 
 from collections.abc import Mapping, Sequence
 
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import plain
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._platform import (
+    manual_path_refusals as _manual_path_refusals,
+    unreadable_refusals,
+)
+
 
 def _get(obj, path, default=None):
     """Dotted-path lookup in nested dicts; missing or None -> default."""
@@ -82,6 +88,7 @@ def automated_path_refusals(cluster, options=None):
 
     mode = options.get("deployment_mode") or "Serverless"
     raw = mode == "RawDeployment"
+    reasons.extend(unreadable_refusals(plain(platform), mode))
     by_mode = _get(platform, "deployment_mode.install_path_by_mode." + mode) or {}
     path = by_mode.get("path") or platform.get("install_path")
     if path and path != "automated":
@@ -238,10 +245,18 @@ def pod_failure_lines(result, default_namespace=None):
     return lines
 
 
+def manual_path_refusals(platform, options=None):
+    """Why the manual path must not run on this cluster (the decision is module_utils/_platform's)."""
+    if not isinstance(platform, Mapping):
+        raise AnsibleFilterError("manual_path_refusals expects the platform_info result, got %s" % type(platform).__name__)
+    return _manual_path_refusals(plain(platform), plain(options or {}))
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "automated_path_refusals": automated_path_refusals,
+            "manual_path_refusals": manual_path_refusals,
             "third_party_identity_wanted": third_party_identity_wanted,
             "gpu_node_report": gpu_node_report,
             "pod_failure_lines": pod_failure_lines,

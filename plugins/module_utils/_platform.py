@@ -471,6 +471,94 @@ def deployment_mode(smcps, knative_servings, dsci, dsc, served, requested=None):
     }
 
 
+# Kinds the install path is decided from; reading "none" when the list was forbidden (HTTP 403)
+# would send a limited account down the wrong path.
+DECISION_KINDS = {
+    "ServiceMeshControlPlane": "servicemeshcontrolplanes.maistra.io",
+    "KnativeServing": "knativeservings.operator.knative.dev",
+    "DSCInitialization": "dscinitializations.dscinitialization.opendatahub.io",
+    "DataScienceCluster": "datascienceclusters.datasciencecluster.opendatahub.io",
+}
+
+
+def unreadable_refusals(platform, mode=SERVERLESS):
+    """Refusals for kinds the install path depends on that these credentials may not list."""
+    needed = ("DSCInitialization", "DataScienceCluster") if mode == RAW else tuple(DECISION_KINDS)
+    missing = [k for k in needed if k in (platform.get("unreadable_kinds") or [])]
+    if not missing:
+        return []
+    return [
+        "these credentials may not list %s (HTTP 403 on verb list): which install path this cluster allows cannot be "
+        "decided without them, and reading them as absent could install over an existing mesh. Grant get/list/watch on "
+        "them (the ClusterRole in docs/rbac.md lists every permission the playbooks use) and run again."
+        % ", ".join("%s (%s)" % (k, DECISION_KINDS[k]) for k in missing)
+    ]
+
+
+def manual_path_refusals(platform, options=None):
+    """Why the manual path (seed 000 §3.3) must not run on this cluster; empty: go.
+
+    ``options``: ``mesh_namespace``, ``mesh_name``, ``serving_namespace``, ``serving_name`` (the
+    names the manual roles will create or configure) and ``deployment_mode``. Refused:
+      - a control plane or KnativeServing the OpenShift AI operator created (it carries an
+        ownerReference to a FeatureTracker), whatever its name: configuring it by hand, then
+        switching the DSCI/DSC to Unmanaged, is a half-migration that a later operator clean-up
+        garbage-collects; such a cluster stays on the automated path;
+      - a second control plane in the mesh namespace, or a second KnativeServing (each admits one);
+        one the user created may be configured by naming it;
+      - a DSCInitialization with serviceMesh Managed while the mesh namespace has no control plane
+        yet: installing the Service Mesh operator would let the OpenShift AI operator create its
+        own control plane beside the one the manual path creates;
+      - kinds the decision needs that cannot be listed (HTTP 403)."""
+    options = options or {}
+    mode = options.get("deployment_mode") or SERVERLESS
+    reasons = list(unreadable_refusals(platform, mode))
+    if mode == RAW:
+        return reasons
+    mesh_ns = options.get("mesh_namespace") or "istio-system"
+    mesh_name = options.get("mesh_name") or "minimal"
+    serving_ns = options.get("serving_namespace") or "knative-serving"
+    serving_name = options.get("serving_name") or "knative-serving"
+    smcps = platform.get("smcp") or []
+    kss = platform.get("knative_serving") or []
+    for kind, items in (("ServiceMeshControlPlane", smcps), ("KnativeServing", kss)):
+        for obj in items:
+            if obj.get("created_by_operator"):
+                reasons.append(
+                    "%s %s/%s was created by the OpenShift AI operator (owner %s): this cluster runs the automated "
+                    "install, and the manual path would configure the operator's object by hand and set the "
+                    "DSCInitialization/DataScienceCluster to Unmanaged, a half-migration that a later operator "
+                    "clean-up would garbage-collect. Keep the automated path (model_serving_install_path: auto or "
+                    "automated); nothing was changed."
+                    % (kind, obj.get("namespace"), obj.get("name"), obj.get("owner") or "a FeatureTracker"))
+    foreign_smcps = [o for o in smcps if not o.get("created_by_operator")
+                     and o.get("namespace") == mesh_ns and o.get("name") != mesh_name]
+    if foreign_smcps:
+        reasons.append(
+            "ServiceMeshControlPlane %s already exists in %s, and Service Mesh admits one control plane per namespace, "
+            "so %s/%s cannot be created beside it. If that control plane is yours and meant for OpenShift AI, set "
+            "service_mesh_name: %s to configure it; otherwise use another service_mesh_namespace."
+            % (", ".join(o["name"] for o in foreign_smcps), mesh_ns, mesh_ns, mesh_name, foreign_smcps[0]["name"]))
+    foreign_ks = [o for o in kss if not o.get("created_by_operator")
+                  and (o.get("name"), o.get("namespace")) != (serving_name, serving_ns)]
+    if foreign_ks:
+        reasons.append(
+            "KnativeServing %s already exists, and OpenShift Serverless admits one KnativeServing, so %s/%s cannot be "
+            "created. If it is yours and meant for OpenShift AI, set serverless_name and serverless_namespace to it."
+            % (", ".join("%s/%s" % (o.get("namespace"), o.get("name")) for o in foreign_ks), serving_ns, serving_name))
+    dsci = platform.get("dsci") or {}
+    mesh_state = _get(dsci, "service_mesh.management_state")
+    if mesh_state == "Managed" and not [o for o in smcps if o.get("namespace") == mesh_ns]:
+        reasons.append(
+            "DSCInitialization %s has serviceMesh.managementState Managed and %s has no control plane yet: installing "
+            "the Service Mesh operator now lets the OpenShift AI operator create its own control plane (%s) beside "
+            "the manual path's %s, and a namespace admits one. Use the automated path (model_serving_install_path: "
+            "auto), or set the DSCInitialization's spec.serviceMesh.managementState to Unmanaged first (seed 000 §3.3)."
+            % (dsci.get("name") or "default-dsci", mesh_ns,
+               _get(dsci, "service_mesh.control_plane_name") or "data-science-smcp", mesh_name))
+    return reasons
+
+
 def analyze(raw, requested_mode=None, node_minimum=None):
     served = raw.get("served", {})
     ingress = (raw.get("ingress") or [None])[0]

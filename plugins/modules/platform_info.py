@@ -46,8 +46,8 @@ options:
   node_minimum:
     description:
       - Allocatable CPU and memory that at least one schedulable node must have (seed 000 §3.2 and
-        §3.3 prerequisites: 4 CPUs and 16 GB). Sets RV(platform.node_capacity.ok) and its message.
-        Unset means the nodes are only reported. The module never fails on it (it warns): the caller decides.
+        §3.3 prerequisites, 4 CPUs and 16 GB). Sets RV(platform.node_capacity.ok) and its message.
+        Unset means the nodes are only reported. The module never fails on it (it warns); the caller decides.
     type: dict
     suboptions:
       cpu:

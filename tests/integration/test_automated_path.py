@@ -8,6 +8,7 @@
   a cluster set up for the manual path, a Provided certificate that does not exist.
 """
 
+import json
 import os
 
 import pytest
@@ -164,6 +165,17 @@ def test_automated_path_from_a_fresh_cluster(fresh_testbed):
         assert _get(k8s, DSCI, "default-dsci")["spec"]["serviceMesh"]["managementState"] == "Managed"
         assert _get(k8s, DSC, "default-dsc")["spec"]["components"]["kserve"]["serving"]["managementState"] == "Managed"
         assert [s["metadata"]["name"] for s in _list(k8s, SMCP)] == ["data-science-smcp"]
+        # The takeover the old refusal message invited: name the operator's own control plane.
+        # Refused before any write, and the message does not suggest renaming into it.
+        before = _snapshot(k8s, namespaces=False)
+        takeover = ansible_playbook(install, kc, {"model_serving_install_path": "manual",
+                                                  "service_mesh_name": "data-science-smcp"}, timeout=900)
+        text = json.dumps(takeover.output) + takeover.stderr
+        assert takeover.rc != 0, takeover.stats
+        assert "istio-system/data-science-smcp was created by the OpenShift AI operator" in text, text[-3000:]
+        assert "KnativeServing knative-serving/knative-serving was created by the OpenShift AI operator" in text
+        assert "set service_mesh_name" not in text
+        assert _snapshot(k8s, namespaces=False) == before
 
         # Installed in the Serverless mode, asked for RawDeployment (issue 11): refused before any write,
         # by the playbook and by the role run alone.

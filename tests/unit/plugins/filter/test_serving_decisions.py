@@ -193,7 +193,8 @@ def test_pod_failure_lines_other_shapes():
 
 def test_filter_module_exports():
     assert set(FilterModule().filters()) == {
-        "automated_path_refusals", "third_party_identity_wanted", "gpu_node_report", "pod_failure_lines"
+        "automated_path_refusals", "manual_path_refusals", "third_party_identity_wanted", "gpu_node_report",
+        "pod_failure_lines",
     }
 
 
