@@ -47,6 +47,11 @@ MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "openshift_ai.model_serving"
 TLS_TYPE = "kubernetes.io/tls"
 KEY_TYPES = ("rsa2048", "rsa4096", "ecdsa-p256")
 CLOCK_SKEW = datetime.timedelta(minutes=5)
+# Leaf certificates: at most 397 days (the CA/Browser Forum limit browsers and Apple platforms
+# enforce); the CA lives longer so that renewals keep it.
+DEFAULT_VALID_DAYS = 397
+DEFAULT_CA_VALID_DAYS = 3650
+ANN_CA_DOMAIN = "model-serving.openshift-ai.io/ca-domain"
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -292,6 +297,8 @@ class Material(object):
         self.chain = list(chain or [])
         self.ca = ca
         self.source = source
+        self.ca_key = None  # a new generated CA's key, to be stored for renewals
+        self.new_ca = False
 
     @property
     def fingerprint(self):
@@ -345,19 +352,39 @@ def _cn(value):
     return value if len(value) <= 64 else value[:61] + "..."
 
 
-def generate(domain, valid_days=3650, key_type="rsa2048", now=None, organization="OpenShift AI model serving"):
-    """Generate a root CA and a leaf certificate for ``*.<domain>`` and ``<domain>``.
+def generate(domain, valid_days=DEFAULT_VALID_DAYS, key_type="rsa2048", now=None, organization="OpenShift AI model serving",
+             ca=None, ca_valid_days=DEFAULT_CA_VALID_DAYS):
+    """Generate a leaf certificate for ``*.<domain>`` and ``<domain>``, signed by ``ca`` (a
+    (certificate, key) pair kept from an earlier run) or by a new root CA.
 
     Compared with the openssl commands of the manual install (seed 000 §3.3.1.3), the leaf
     carries both names in the SAN, is a real CA-signed certificate (AKI/SKI, CA:FALSE,
-    serverAuth), and the CA is a proper CA (CA:TRUE, pathlen 0, keyCertSign). The CA key is
-    used once and discarded: nothing can sign further certificates with it."""
+    serverAuth), and the CA is a proper CA (CA:TRUE, pathlen 0, keyCertSign) whose name
+    constraints limit it to the domain, so that its key, kept for renewals, can sign nothing
+    else. A new CA's key is returned on the Material (``ca_key``) for the caller to store."""
     if valid_days < 1:
         raise InvalidInput("valid_days must be at least 1 (got %s)" % valid_days, param="valid_days")
     now = now or utcnow()
     start = now - CLOCK_SKEW
     end = now + datetime.timedelta(days=valid_days)
 
+    if ca is not None:
+        ca, ca_key = ca
+        new_ca = False
+    else:
+        ca, ca_key = _new_ca(domain, key_type, start, now + datetime.timedelta(days=max(ca_valid_days, valid_days + 1)),
+                             organization)
+        new_ca = True
+    ca_name = ca.subject
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    material = _leaf(domain, key_type, start, end, organization, ca_name, ca_ski, ca_key)
+    material.ca = ca
+    material.ca_key = ca_key if new_ca else None
+    material.new_ca = new_ca
+    return material
+
+
+def _new_ca(domain, key_type, start, end, organization):
     ca_key = new_key(key_type)
     ca_name = x509.Name(
         [
@@ -373,8 +400,9 @@ def generate(domain, valid_days=3650, key_type="rsa2048", now=None, organization
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(end + datetime.timedelta(days=1))
+        .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.NameConstraints(permitted_subtrees=[x509.DNSName(domain)], excluded_subtrees=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=False,
@@ -392,7 +420,10 @@ def generate(domain, valid_days=3650, key_type="rsa2048", now=None, organization
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return ca, ca_key
 
+
+def _leaf(domain, key_type, start, end, organization, ca_name, ca_ski, ca_key):
     key = new_key(key_type)
     leaf = (
         x509.CertificateBuilder()
@@ -430,8 +461,7 @@ def generate(domain, valid_days=3650, key_type="rsa2048", now=None, organization
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    del ca_key
-    return Material(leaf, key, chain=[], ca=ca, source="generated")
+    return Material(leaf, key, chain=[], ca=None, source="generated")
 
 
 def validate_provided(cert_pem, key_pem, domain, ca_pem=None, passphrase=None, now=None, names=None, coverage="wildcard"):
@@ -763,7 +793,11 @@ def ensure_certificate(client, params, check_mode=False, now=None):
     if params.get("renew_before") is not None and params["renew_before"] < 0:
         raise InvalidInput("renew_before must be >= 0 days (got %s)" % params["renew_before"], param="renew_before")
     renew_before = params.get("renew_before") or 0
-    valid_days = params.get("valid_days") or 3650
+    valid_days = params.get("valid_days")
+    if valid_days is None:
+        valid_days = DEFAULT_VALID_DAYS
+    if valid_days < 1:
+        raise InvalidInput("valid_days must be at least 1 (got %s)" % valid_days, param="valid_days")
     if valid_days <= renew_before:
         raise InvalidInput(
             "valid_days (%s) must be larger than renew_before (%s), or every run would regenerate" % (valid_days, renew_before),
@@ -789,9 +823,28 @@ def ensure_certificate(client, params, check_mode=False, now=None):
         reasons = regeneration_reasons(existing, domain, renew_before, now=now, where=where)
         if not reasons and params.get("force"):
             reasons = ["force=true"]
+        foreign = existing.cert is not None and annotations.get(ANN_SOURCE) != "generated"
+        if reasons and foreign and not (params.get("replace_provided") or params.get("force")):
+            raise InvalidInput(
+                "%s holds a certificate this collection did not generate (%s, sha256 %s, expires %s), and generating one "
+                "would replace it because %s. Provide it (certificate_path and private_key_path, or existing_secret) to "
+                "keep it, renew it yourself, or set replace_provided: true to replace it with a generated certificate; "
+                "nothing was changed."
+                % (where, "provided" if annotations.get(ANN_SOURCE) == "provided" else "made outside this collection",
+                   fingerprint(existing.cert), _iso(not_after(existing.cert)), "; ".join(reasons)),
+                param="replace_provided",
+            )
         action = ("regenerated" if exists else "generated") if reasons else "kept"
         if reasons and not check_mode:
-            material = generate(domain, valid_days=valid_days, key_type=params.get("key_type") or "rsa2048", now=now)
+            ca_pair = None
+            if params.get("keep_ca", True):
+                ca_pair, ca_note = load_ca(client, ca_secret_name(params), namespace, domain,
+                                           now + datetime.timedelta(days=valid_days))
+                if ca_pair is None and existing.ca is not None:
+                    warnings.append("a new CA signs the certificate (%s): clients that trust the old ca.crt of %s need the "
+                                    "new one" % (ca_note, where))
+            material = generate(domain, valid_days=valid_days, key_type=params.get("key_type") or "rsa2048", now=now,
+                                ca=ca_pair)
 
     before = existing.summary()
     changed = False
@@ -820,6 +873,9 @@ def ensure_certificate(client, params, check_mode=False, now=None):
             after = material.summary()
             summary_cert, ca = material.cert, material.ca
             if not check_mode:
+                if material.new_ca and params.get("keep_ca", True):
+                    # The CA first: a failure after it leaves a CA the next run reuses.
+                    _write_ca_secret(client, ca_secret_name(params), namespace, material, domain)
                 _write_secret(client, name, namespace, existing, material, domain)
 
     result = {
@@ -832,11 +888,61 @@ def ensure_certificate(client, params, check_mode=False, now=None):
         "not_after": _iso(not_after(summary_cert)) if summary_cert is not None else None,
         "dns_names": dns_names(summary_cert) if summary_cert is not None else after.get("dns_names", []),
         "ca_certificate": ca.public_bytes(serialization.Encoding.PEM).decode("ascii") if ca is not None else None,
+        "ca_rotated": bool(existing.ca is not None and ca is not None and fingerprint(existing.ca) != fingerprint(ca)),
         "diff": {"before": before, "after": after},
     }
     if warnings:
         result["warnings"] = warnings
     return result
+
+
+def ca_secret_name(params):
+    """The Secret that keeps a generated CA (certificate and key) for renewals."""
+    return params.get("ca_secret_name") or (params["secret_name"] + "-ca")
+
+
+def load_ca(client, name, namespace, domain, needed_until):
+    """((CA certificate, CA key), note) from the CA Secret when it can sign for ``domain`` until
+    ``needed_until``; (None, why not) otherwise."""
+    where = "Secret %s/%s" % (namespace, name)
+    exists, _t, data, annotations, _l = read_secret(client, name, namespace)
+    if not exists:
+        return None, "%s does not exist" % where
+    if annotations.get(ANN_CA_DOMAIN) != domain:
+        return None, "the CA in %s is for %s, not %s" % (where, annotations.get(ANN_CA_DOMAIN) or "another domain", domain)
+    try:
+        cert = x509.load_pem_x509_certificates(_as_bytes(data.get("ca.crt") or b""))[0]
+        key = serialization.load_pem_private_key(_as_bytes(data.get("ca.key") or b""), password=None)
+    except (ValueError, TypeError, IndexError):
+        return None, "the CA in %s cannot be parsed" % where
+    if not key_matches(cert, key) or not _is_ca(cert):
+        return None, "the CA in %s is not a CA certificate with its key" % where
+    if not_after(cert) < needed_until:
+        return None, "the CA in %s expires on %s, before the new certificate would" % (where, _iso(not_after(cert)))
+    return (cert, key), "kept from %s" % where
+
+
+def _write_ca_secret(client, name, namespace, material, domain):
+    pem = serialization.Encoding.PEM
+    data = _b64encode_map({
+        "ca.crt": material.ca.public_bytes(pem),
+        "ca.key": material.ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    })
+    meta = {"annotations": {ANN_CA_DOMAIN: domain, ANN_FINGERPRINT: fingerprint(material.ca)},
+            "labels": dict([MANAGED_BY_LABEL])}
+    exists, _t, _d, _a, _l = read_secret(client, name, namespace)
+    try:
+        if exists:
+            SecretStore.for_client(client).patch(name, namespace, {"metadata": meta, "data": data})
+        else:
+            SecretStore.for_client(client).create(namespace, {
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": dict(meta, name=name, namespace=namespace), "data": data})
+    except Exception as e:
+        status, msg = _api_status(e)
+        if status == 404:
+            msg = "namespace %s does not exist (create it first, e.g. with the service mesh control plane)" % namespace
+        raise ApiError("Could not write the CA Secret %s/%s: %s" % (namespace, name, msg or type(e).__name__), status=status)
 
 
 def params_provided(params):
@@ -859,10 +965,17 @@ def _write_secret(client, name, namespace, existing, material, domain):
         data["ca.crt"] = None  # drop a stale CA on merge
     encoded = _b64encode_map(data)
     ann = material.annotations(domain)
+    restore = None
     if existing.exists and existing.type not in (None, TLS_TYPE):
-        # The type of a Secret is immutable: replace it.
+        # The type of a Secret is immutable: replace it, and put the old one back if the new one is refused.
+        store = SecretStore.for_client(client)
         try:
-            SecretStore.for_client(client).delete(name, namespace)
+            old = store.read(name, namespace) or {}
+            old_meta = old.get("metadata") or {}
+            restore = {"apiVersion": "v1", "kind": "Secret", "type": old.get("type"), "data": old.get("data") or {},
+                       "metadata": {"name": name, "namespace": namespace, "labels": old_meta.get("labels") or {},
+                                    "annotations": old_meta.get("annotations") or {}}}
+            store.delete(name, namespace)
         except Exception as e:
             status, msg = _api_status(e)
             raise ApiError("Could not replace Secret %s/%s (type %s): %s" % (namespace, name, existing.type, msg), status=status)
@@ -881,6 +994,12 @@ def _write_secret(client, name, namespace, existing, material, domain):
         SecretStore.for_client(client).create(namespace, body)
     except Exception as e:
         status, msg = _api_status(e)
+        if restore is not None:
+            try:
+                SecretStore.for_client(client).create(namespace, restore)
+                msg = "%s (the previous Secret of type %s was put back)" % (msg, restore["type"])
+            except Exception:  # pylint: disable=broad-except
+                msg = "%s (and the previous Secret could not be put back)" % msg
         if status == 404:
             msg = "namespace %s does not exist (create it first, e.g. with the service mesh control plane)" % namespace
         raise ApiError("Could not create Secret %s/%s: %s" % (namespace, name, msg or type(e).__name__), status=status)

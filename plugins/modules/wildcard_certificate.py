@@ -27,8 +27,14 @@ description:
   - The Secret carries annotations with the SHA-256 fingerprint, the expiry date, the domain and
     the source of the certificate.
   - Private keys are never returned, logged or shown in a diff. The diff shows fingerprints,
-    names and dates only. The CA private key of a generated certificate is discarded right after
-    signing; a regeneration creates a new CA.
+    names and dates only.
+  - A generated certificate's CA is kept (certificate and key) in the Secret O(ca_secret_name) so
+    that a renewal is signed by the same CA and clients that trust C(ca.crt) keep working. Its name
+    constraints limit it to the domain. With O(keep_ca=false) the CA key is discarded after signing
+    and every regeneration creates a new CA.
+  - A certificate this collection did not generate (a provided one, or one made by hand) is never
+    replaced by a generated one unless O(replace_provided) or O(force) says so; the module fails
+    instead, naming the certificate and why it would have been replaced.
 author:
   - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
@@ -103,9 +109,27 @@ options:
     type: int
     default: 30
   valid_days:
-    description: Validity of a generated certificate, in days. Must be larger than O(renew_before).
+    description:
+      - Validity of a generated certificate, in days. Must be larger than O(renew_before).
+      - The default, 397, is the longest validity browsers and Apple platforms accept for a TLS server certificate.
     type: int
-    default: 3650
+    default: 397
+  keep_ca:
+    description:
+      - Keep a generated CA (certificate and key) in O(ca_secret_name) and sign renewals with it. A new CA is
+        made when there is none for the domain, or when it would expire before the new certificate.
+    type: bool
+    default: true
+  ca_secret_name:
+    description: Secret (in O(secret_namespace)) that keeps the generated CA. Defaults to O(secret_name) with C(-ca).
+    type: str
+  replace_provided:
+    description:
+      - Generated mode. Allow replacing a certificate this collection did not generate (provided, or made by
+        hand) when it would otherwise be regenerated (expiring, wrong domain, wrong Secret type). Without it the
+        module fails and changes nothing.
+    type: bool
+    default: false
   key_type:
     description: Key type of a generated certificate and its CA.
     type: str
@@ -198,6 +222,10 @@ ca_certificate:
   description: PEM of the CA certificate (public), when known. Clients use it to trust the gateway.
   returned: success
   type: str
+ca_rotated:
+  description: Whether the CA changed (a new C(ca.crt)); clients that trusted the old one need the new one.
+  returned: success
+  type: bool
 """
 
 import copy
@@ -233,7 +261,10 @@ def argument_spec():
             options=dict(name=dict(type="str", required=True), namespace=dict(type="str")),
         ),
         renew_before=dict(type="int", default=30),
-        valid_days=dict(type="int", default=3650),
+        valid_days=dict(type="int", default=397),
+        keep_ca=dict(type="bool", default=True),
+        ca_secret_name=dict(type="str"),
+        replace_provided=dict(type="bool", default=False),
         key_type=dict(type="str", choices=list(KEY_TYPES), default="rsa2048"),
         force=dict(type="bool", default=False),
         coverage=dict(type="str", choices=["wildcard", "host"], default="wildcard"),

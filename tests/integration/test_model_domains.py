@@ -122,6 +122,7 @@ def test_absent_and_removed_with_the_model(k8s, kubeconfig, project, tmp_path):
     assert get(k8s, *DM, GEN, NS) is not None
     # Deleting the model removes the mapping and the generated Secret (ownerReference).
     delete(k8s, *ISVC, "granite", NS)
-    wait_for(lambda: get(k8s, *DM, GEN, NS) is None and get(k8s, "v1", "Secret", GEN.replace(".", "-") + "-tls", NS) is None,
+    wait_for(lambda: get(k8s, *DM, GEN, NS) is None and get(k8s, "v1", "Secret", GEN.replace(".", "-") + "-tls", NS) is None
+             and get(k8s, "v1", "Secret", GEN.replace(".", "-") + "-tls-ca", NS) is None,
              timeout=120, desc="DomainMapping and Secret garbage-collected with the model")
     wait_for(lambda: get(k8s, *CDC, GEN) is None, timeout=60, desc="the domain claim released")

@@ -581,3 +581,89 @@ def test_host_coverage_for_a_custom_domain():
     assert certs.covers_host(["*.models.example.org"], "llm.models.example.org")
     assert not certs.covers_host(["*.example.org"], "llm.models.example.org")
     assert not certs.covers_host(["other.models.example.org"], "llm.models.example.org")
+
+
+def test_renewal_keeps_the_ca_and_its_key_stays_out_of_results():
+    client = FakeClient()
+    r1 = certs.ensure_certificate(client, _params(valid_days=40), now=NOW)
+    ca_secret = client.core.secrets[("istio-system", "wildcard-certs-ca")]
+    assert ca_secret["type"] == "Opaque" and set(ca_secret["data"]) == {"ca.crt", "ca.key"}
+    r2 = certs.ensure_certificate(client, _params(valid_days=40), now=NOW + datetime.timedelta(days=11))
+    assert r2["action"] == "regenerated" and r2["fingerprint"] != r1["fingerprint"]
+    assert r2["ca_certificate"] == r1["ca_certificate"] and r2["ca_rotated"] is False
+    _assert_no_key_material(r2)
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(client.core.secrets[("istio-system", "wildcard-certs")]["data"]["tls.crt"]))
+    ca = x509.load_pem_x509_certificate(r1["ca_certificate"].encode())
+    leaf.verify_directly_issued_by(ca)
+    # the CA is limited to the domain
+    nc = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert nc.critical and [n.value for n in nc.value.permitted_subtrees] == [DOMAIN]
+
+
+def test_a_domain_change_or_keep_ca_false_makes_a_new_ca():
+    client = FakeClient()
+    r1 = certs.ensure_certificate(client, _params(), now=NOW)
+    r2 = certs.ensure_certificate(client, _params(domain="apps.other.example.com"), now=NOW)
+    assert r2["ca_rotated"] is True and r2["ca_certificate"] != r1["ca_certificate"]
+    assert any("new CA" in w for w in r2.get("warnings", []))
+    r3 = certs.ensure_certificate(client, _params(domain="apps.other.example.com", force=True, keep_ca=False,
+                                                  ca_secret_name="unused"), now=NOW)
+    assert r3["ca_rotated"] is True and ("istio-system", "unused") not in client.core.secrets
+
+
+def test_a_provided_certificate_is_never_replaced_by_a_generated_one_unasked(tmp_path):
+    ca, ca_key = _ca()
+    leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN, DOMAIN], days=20)
+    client = FakeClient()
+    provided = _params(certificate=leaf.public_bytes(PEM).decode(), private_key=_pem_key(key).decode())
+    certs.ensure_certificate(client, provided, now=NOW)
+    writes = list(client.core.writes)
+    # a later run without the provided variables: the certificate expires within renew_before
+    with pytest.raises(InvalidInput) as e:
+        certs.ensure_certificate(client, _params(), now=NOW)
+    assert e.value.details["param"] == "replace_provided" and "did not generate" in e.value.msg and "renew_before" in e.value.msg
+    assert client.core.writes == writes
+    r = certs.ensure_certificate(client, _params(replace_provided=True), now=NOW)
+    assert r["action"] == "regenerated"
+
+
+def test_a_hand_made_certificate_in_an_opaque_secret_is_kept_unless_asked():
+    ca, ca_key = _ca()
+    leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN, DOMAIN])
+    client = FakeClient()
+    client.core.secrets[("istio-system", "wildcard-certs")] = {
+        "type": "Opaque", "metadata": {"name": "wildcard-certs"},
+        "data": {"tls.crt": base64.b64encode(leaf.public_bytes(PEM)).decode(), "tls.key": base64.b64encode(_pem_key(key)).decode()}}
+    with pytest.raises(InvalidInput) as e:
+        certs.ensure_certificate(client, _params(), now=NOW)
+    assert "made outside this collection" in e.value.msg and "type Opaque" in e.value.msg
+
+
+def test_type_change_puts_the_old_secret_back_when_the_new_one_is_refused():
+    client = FakeClient()
+    old = {"type": "Opaque", "metadata": {"name": "wildcard-certs", "labels": {"keep": "me"}}, "data": {"x": "eA=="}}
+    client.core.secrets[("istio-system", "wildcard-certs")] = json.loads(json.dumps(old))
+    real_create = client.core.create
+
+    def refuse_tls(namespace, body):
+        if body.get("type") == "kubernetes.io/tls":
+            raise ApiException(status=422, reason="Unprocessable Entity")
+        return real_create(namespace, body)
+
+    client.core.create = refuse_tls
+    with pytest.raises(Exception) as e:
+        certs.ensure_certificate(client, _params(), now=NOW)
+    assert "put back" in str(e.value)
+    back = client.core.secrets[("istio-system", "wildcard-certs")]
+    assert back["type"] == "Opaque" and back["data"] == {"x": "eA=="} and back["metadata"]["labels"] == {"keep": "me"}
+
+
+def test_leaf_validity_defaults_to_397_days_and_zero_is_refused():
+    client = FakeClient()
+    p = _params()
+    del p["valid_days"]
+    r = certs.ensure_certificate(client, p, now=NOW)
+    assert r["not_after"] == certs._iso(NOW + datetime.timedelta(days=397))
+    with pytest.raises(InvalidInput) as e:
+        certs.ensure_certificate(FakeClient(), _params(valid_days=0), now=NOW)
+    assert e.value.details["param"] == "valid_days"
