@@ -60,9 +60,58 @@ def fast_exit():
         gc.freeze()
 
 
+# Keys whose values are credentials inside an inline kubeconfig (``kubeconfig`` given as a dict).
+KUBECONFIG_SECRET_KEYS = frozenset((
+    "token", "client-key-data", "client-key", "password", "id-token", "refresh-token", "access-token",
+    "client-secret", "secret",
+))
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            for leaf in _leaves(v):
+                yield leaf
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            for leaf in _leaves(v):
+                yield leaf
+    elif isinstance(value, str):
+        yield value
+
+
+def _credential_values(value, secret=False):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            for leaf in _credential_values(v, secret or str(k).lower() in KUBECONFIG_SECRET_KEYS):
+                yield leaf
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            for leaf in _credential_values(v, secret):
+                yield leaf
+    elif secret and isinstance(value, str):
+        yield value
+
+
+def sensitive_values(params):
+    """Strings in the module parameters that are secret although their parameter is not ``no_log``:
+    the credentials of an inline kubeconfig, and the values of Secret ``data``/``stringData``
+    sent through a patch (``patch`` of one object, or each entry of ``resources``)."""
+    found = set(_credential_values(params.get("kubeconfig"))) if isinstance(params.get("kubeconfig"), dict) else set()
+    entries = [params] + [e for e in (params.get("resources") or []) if isinstance(e, dict)]
+    for entry in entries:
+        if entry.get("kind") != "Secret" or not isinstance(entry.get("patch"), dict):
+            continue
+        for key in ("data", "stringData"):
+            found.update(_leaves(entry["patch"].get(key)))
+    return set(v for v in found if len(v) >= 3)
+
+
 def run_module(module, func):
     """Call ``func(module) -> result dict`` and exit; errors of this collection become fail_json
-    with their details (e.g. the last objects seen by a wait)."""
+    with their details (e.g. the last objects seen by a wait). Secret values among the parameters
+    (see :func:`sensitive_values`) are masked in the result, its ``invocation`` included."""
+    module.no_log_values.update(sensitive_values(module.params))
     try:
         result = func(module)
     except ModelServingError as e:

@@ -229,7 +229,10 @@ def _build_api_client(conn):
                         config_file=path, context=conn.get("context"), client_configuration=configuration
                     )
         except Exception as e:
-            raise ConnectionFailed("Could not load the cluster credentials: %s" % e, kubeconfig=str(kubeconfig))
+            # An inline kubeconfig holds tokens and keys: it is never put in the result.
+            raise ConnectionFailed(
+                "Could not load the cluster credentials: %s" % e,
+                kubeconfig="(an inline kubeconfig, not shown)" if isinstance(kubeconfig, dict) else kubeconfig)
         if conn.get("host"):
             configuration.host = conn["host"]
     if conn.get("api_key"):
