@@ -6,6 +6,7 @@ nothing and reports the would-be diff; diff mode; user labels/annotations kept; 
 missing CRD (names the kind) and a missing object (names the object); create-if-missing.
 """
 
+import json
 import threading
 import uuid
 
@@ -227,3 +228,13 @@ def test_secret_values_never_returned(k8s, kubeconfig, ns):
     assert "aHVudGVyMi12ZXJ5LXNlY3JldA" not in shown  # base64 of the value
     assert res["result"]["data"] == {"password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
     assert api(k8s, "v1", "Secret").get(name="creds", namespace=ns).data.password == "aHVudGVyMi12ZXJ5LXNlY3JldA=="
+
+
+def test_secret_values_not_in_the_invocation_at_vvv(k8s, kubeconfig, ns):
+    """The values sent are masked everywhere, the module_args Ansible echoes back included."""
+    args = {"kind": "Secret", "name": "creds-vvv", "namespace": ns, "create": True,
+            "patch": {"type": "Opaque", "stringData": {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-K7MDENG-sekrit"}}}
+    res = run_module("resource_patch", args, kubeconfig, diff=True, env={"ANSIBLE_VERBOSITY": "3"})
+    assert res["changed"] is True, res
+    assert "wJalrXUtnFEMI-K7MDENG-sekrit" not in json.dumps(res)
+    assert res["invocation"]["module_args"]["patch"]["stringData"]["AWS_SECRET_ACCESS_KEY"] != "wJalrXUtnFEMI-K7MDENG-sekrit"
