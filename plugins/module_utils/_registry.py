@@ -334,7 +334,7 @@ def _get(client, api_version, kind, name=None, namespace=None):
         return [] if name is None else None
     try:
         if name is None:
-            return [i for i in (res.get(namespace=namespace).to_dict().get("items") or [])]
+            return list(res.get(namespace=namespace).to_dict().get("items") or [])
         return res.get(name=name, namespace=namespace).to_dict()
     except Exception as e:  # pylint: disable=broad-except
         if getattr(e, "status", None) == 404:

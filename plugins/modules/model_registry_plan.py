@@ -30,8 +30,11 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    details: The module is read-only; it behaves the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   registries:
     description: The registries, as the C(model_registry) role's O(registries) variable.
@@ -80,7 +83,6 @@ options:
           password:
             description: Password, written to the registry's password Secret; never returned.
             type: str
-            no_log: true
           password_secret:
             description: An existing Secret with the password instead of O(registries[].database.password).
             type: str
@@ -88,7 +90,6 @@ options:
             description: Key of the password in the Secret.
             type: str
             default: database-password
-            no_log: false
           skip_creation:
             description: Set C(skipDBCreation).
             type: bool
@@ -108,7 +109,6 @@ options:
           key:
             description: Key in that ConfigMap or Secret.
             type: str
-            no_log: false
           pem:
             description: PEM certificate(s) for V(pem).
             type: str
@@ -224,7 +224,7 @@ REGISTRY = dict(
     database=dict(type="dict", options=dict(
         host=dict(type="str"), namespace=dict(type="str"), port=dict(type="int", default=3306),
         database=dict(type="str"), username=dict(type="str"), password=dict(type="str", no_log=True),
-        password_secret=dict(type="str"), password_key=dict(type="str", default="database-password", no_log=False),
+        password_secret=dict(type="str", no_log=False), password_key=dict(type="str", default="database-password", no_log=False),
         skip_creation=dict(type="bool", default=False))),
     ca=dict(type="dict", options=dict(
         source=dict(type="str", default="none", choices=list(_registry.CA_SOURCES)), name=dict(type="str"),

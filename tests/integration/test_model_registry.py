@@ -189,7 +189,7 @@ def converged(env):
     return run
 
 
-def test_refusals_before_any_write(env):
+def test_refusals_and_check_mode_before_any_write(env):
     k8s = env["k8s"]
     before = _snapshot(k8s)
     run = _play(env, [{"name": "Team_B", "database": {"host": "x", "database": "d", "username": "u", "password": "p"}}],
@@ -201,6 +201,12 @@ def test_refusals_before_any_write(env):
     run = _play(env, [{"name": "x", "resource_name": too_long,
                        "database": {"host": "x", "database": "d", "username": "u", "password": "p"}}], name="bad.yml")
     assert run.rc != 0 and "longer than 253 characters" in _failure(run), _describe(run)
+    assert _snapshot(k8s) == before
+    # --check before the component exists: reported as pending, nothing written
+    run = _play(env, _registries(env["db"].ca_pem), check=True, diff=True, name="check-fresh.yml")
+    assert run.rc == 0, _describe(run)
+    assert any(n.endswith("Report the registries as pending in check mode") and not r.get("skipped")
+               for n, r in run.task_results()), _describe(run)
     assert _snapshot(k8s) == before
 
 
@@ -240,7 +246,7 @@ def test_converge(env, converged):
     assert subjects["system:serviceaccounts:%s" % PROJECT] == "registry-user-team-a"
     assert subjects["system:authenticated"] == "registry-user-plain"
     # the role's own REST check ran (member's token 200, none refused)
-    names = [n for n, _ in run.task_results()]
+    names = [n for n, _result in run.task_results()]
     assert any(n.endswith("List the registered models with the token") for n in names), names
     # the passwords are never printed
     for pw in PASSWORDS.values():

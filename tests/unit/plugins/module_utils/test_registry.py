@@ -173,5 +173,5 @@ def test_plan():
     assert p["ca_configmap"]["name"] == "demo-db-credential" and p["ca_configmap"]["patch"]["data"]["ca.crt"] == CA
     assert p["registry_patch"]["metadata"]["annotations"][R.DISPLAY_NAME] == "demo"
     assert not p["exists"] and p["manage_secret"]
-    assert [(a["name"], a["exists"], a["database"]) for a in out["absent"]] == [("old", True, "db"),
-                                                                               ("gone", False, None)]
+    absent = [(a["name"], a["exists"], a["database"]) for a in out["absent"]]
+    assert absent == [("old", True, "db"), ("gone", False, None)]
