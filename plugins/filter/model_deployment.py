@@ -16,15 +16,11 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import plain
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models, _models_apply
 
 # The dashboard's default model server sizes (serving-api.md §1.5), used when the cluster has no
 # OdhDashboardConfig (dashboard component not Managed).
-DEFAULT_SIZES = [
-    {"name": "Small", "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}},
-    {"name": "Medium", "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "8", "memory": "10Gi"}}},
-    {"name": "Large", "resources": {"requests": {"cpu": "6", "memory": "16Gi"}, "limits": {"cpu": "10", "memory": "20Gi"}}},
-]
+DEFAULT_SIZES = _models_apply.DEFAULT_SIZES
 
 
 def model_deployment_input_errors(models, defaults=None):
@@ -53,9 +49,25 @@ def model_deployment_failure(wait_message, pods_result, names):
     return _models.failure_report(plain(wait_message), plain(pods_result or {}), plain(names or []))
 
 
-def model_deployment_summary(models, wait_results, check_results):
+def model_deployment_summary(models, wait_results, check_results, live_isvcs=None):
     """Per-model result of the role."""
-    return _models.summary(plain(models or []), plain(wait_results or []), plain(check_results or []))
+    return _models.summary(plain(models or []), plain(wait_results or []), plain(check_results or []),
+                           plain(live_isvcs or []))
+
+
+def model_deployment_split(models):
+    """``{"models": models without the S3 keys of their data connections, "credentials": the keys per model}``."""
+    if not isinstance(models, (list, tuple)):
+        return {"models": plain(models), "credentials": []}
+    public, secret = _models_apply.split_credentials(plain(models))
+    return {"models": wrap_var(public), "credentials": wrap_var(secret)}
+
+
+def model_deployment_checks(models, touched=None, scope="all"):
+    """The models option of one inference_check task."""
+    if scope not in ("all", "changed"):
+        raise AnsibleFilterError("model_deployment_checks: scope must be all or changed, got %r" % (scope,))
+    return wrap_var(_models.checks(plain(models or []), plain(touched or []), scope))
 
 
 class FilterModule(object):
@@ -66,4 +78,6 @@ class FilterModule(object):
             "model_deployment_owned": model_deployment_owned,
             "model_deployment_failure": model_deployment_failure,
             "model_deployment_summary": model_deployment_summary,
+            "model_deployment_split": model_deployment_split,
+            "model_deployment_checks": model_deployment_checks,
         }

@@ -667,3 +667,71 @@ def inference_check(params, get_object, list_objects):
         result["msg"] = scrub("Inference check of %s failed: %s" % (what, "; ".join(problems)), token)
         raise ModelServingError(result.pop("msg"), **result)
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Many models in one run (the module's ``models`` option)
+# --------------------------------------------------------------------------------------------
+BATCH_KEYS = ("name", "namespace", "url", "runtime", "model_name", "token", "token_secret", "payload",
+              "expect_unauthorized_without_token", "chat", "prompt", "max_tokens", "wait_timeout", "ca",
+              "validate_endpoint_certs", "resolve", "timeout")
+
+
+def batch_params(params, entry):
+    """The parameters of one model of ``models``: the module's options, overridden by the entry's
+    options that are set."""
+    out = dict((k, params.get(k)) for k in BATCH_KEYS)
+    for key in ("name", "namespace", "url", "runtime", "model_name", "token", "token_secret", "payload"):
+        out[key] = None
+    for key, value in (entry or {}).items():
+        if key in BATCH_KEYS and value is not None:
+            out[key] = value
+    return out
+
+
+def _label(p):
+    if p.get("name"):
+        return "%s/%s" % (p.get("namespace"), p.get("name"))
+    return p.get("url") or "?"
+
+
+def inference_checks(params, get_object, list_objects, workers=8):
+    """Every model of ``params['models']`` checked concurrently (``workers`` at a time).
+
+    Returns the result dict: ``checks`` (one result per model in the given order, each with ``ok``,
+    and ``msg`` when it failed), ``ok``. Raises ModelServingError (carrying ``checks``) when a check
+    failed, after all of them ran; an invalid entry is refused (InvalidInput) before any call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    entries = [batch_params(params, e) for e in params.get("models") or []]
+    for i, p in enumerate(entries):
+        try:
+            if p.get("token_secret") and p.get("token"):
+                raise InvalidInput("token and token_secret are mutually exclusive")
+            _validate(p)
+        except InvalidInput as e:
+            raise InvalidInput("models[%d] (%s): %s" % (i, _label(p), e.msg))
+
+    def one(p):
+        base = dict(name=p.get("name"), namespace=p.get("namespace"))
+        try:
+            res = inference_check(p, get_object, list_objects)
+        except ModelServingError as e:
+            res = dict((k, v) for k, v in e.details.items() if k not in ("failed", "changed"))
+            res.update(ok=False, msg=e.msg)
+        except Exception as e:  # pylint: disable=broad-except
+            res = dict(ok=False, msg=scrub("%s: %s" % (type(e).__name__, e), p.get("token")))
+        res.pop("changed", None)
+        base.update(res)
+        return base
+
+    checks = []
+    if entries:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(entries)))) as pool:
+            checks = list(pool.map(one, entries))
+    failed = [c for c in checks if not c.get("ok")]
+    result = dict(changed=False, checks=checks, ok=not failed)
+    if failed:
+        raise ModelServingError("Inference check failed for %d of %d models: %s" % (
+            len(failed), len(checks), " | ".join(c.get("msg") or "failed" for c in failed)), **result)
+    return result

@@ -743,20 +743,106 @@ def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
     for model in out["models"]:
         model["check"] = dict(model["check"])
         model["check_enabled"] = bool(model["check"].pop("enabled", True))
+        model["ready_at_read"] = _is_ready(live.get((model["project"], model["name"])))
     return out
 
 
-def summary(models, wait_results, check_results):
-    """Per model: name, project, runtime, mode, url, ready, and the inference check in short."""
+def _is_ready(isvc):
+    """Ready=True and Loaded at the current generation (the readiness the role waits for)."""
+    if not isvc:
+        return False
+    status = isvc.get("status") or {}
+    generation = get_path(isvc, "metadata.generation")
+    if status.get("observedGeneration") not in (None, generation):
+        return False
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    return bool(ready) and ready[0].get("status") == "True" and \
+        get_path(isvc, "status.modelStatus.states.activeModelState") == "Loaded"
+
+
+def writes(plan_result, with_namespaces=True):
+    """The one staged ``resources_patch`` list of a plan: (stage 0) the projects when ``with_namespaces``,
+    (1) ServingRuntimes and InferenceServices, (2) token ServiceAccounts, Roles and RoleBindings owned by
+    their InferenceService, (3) token Secrets (after their ServiceAccount: Kubernetes deletes a token
+    Secret whose ServiceAccount does not exist)."""
+    out = []
+    if with_namespaces:
+        out.extend(dict(e, stage=0) for e in plan_result.get("namespaces") or [])
+    out.extend(dict(e, stage=1) for e in (plan_result.get("runtimes") or []) + (plan_result.get("isvcs") or []))
+    for entry in plan_result.get("tokens") or []:
+        entry = copy.deepcopy(entry)
+        owner = entry.pop("owner", None)
+        if owner:
+            entry["owner"] = {"api_version": ISVC_API, "kind": "InferenceService", "name": owner}
+        entry["stage"] = 3 if entry["kind"] == "Secret" else 2
+        out.append(entry)
+    return out
+
+
+def touched_projects(written_results):
+    """Projects where a write of this run changed (or in check mode would change) something: the
+    namespaces of the changed entries of the registered ``resources_patch`` results (a Namespace entry
+    counts for itself)."""
+    out = []
+    for res in written_results or []:
+        for entry in (res or {}).get("results") or []:
+            if entry.get("changed"):
+                ns = entry.get("namespace") or (entry.get("name") if entry.get("kind") == "Namespace" else None)
+                if ns and ns not in out:
+                    out.append(ns)
+    return out
+
+
+def waits_needed(waits, models, touched):
+    """The readiness waits worth a module run: a project where something was written (``touched``), or
+    one of whose models was not Ready and Loaded when the role read the cluster."""
+    not_ready = set(m["project"] for m in models or [] if not m.get("ready_at_read"))
+    return [w for w in waits or [] if w.get("namespace") in touched or w.get("namespace") in not_ready]
+
+
+def checks(models, touched=None, scope="all"):
+    """The ``models`` option of one ``inference_check`` task: every model whose check is enabled (with
+    ``scope`` ``changed``: only those of a project where something was written, or that were not ready
+    when read), with its per-model overrides (``check``: url, payload, ca, validate_endpoint_certs,
+    resolve, wait_timeout) and its first token Secret when token auth is on (the module reads the token)."""
+    out = []
+    touched = set(touched or [])
+    for model in models or []:
+        if not model.get("check_enabled", True):
+            continue
+        if scope == "changed" and model.get("ready_at_read") and model["project"] not in touched:
+            continue
+        entry = {"name": model["name"], "namespace": model["project"]}
+        for key in ("url", "payload", "ca", "validate_endpoint_certs", "resolve", "wait_timeout"):
+            value = (model.get("check") or {}).get(key)
+            if value is not None and value != "":
+                entry[key] = value
+        if model.get("token_auth") and model.get("tokens"):
+            entry["token_secret"] = model["tokens"][0]
+        out.append(entry)
+    return out
+
+
+def summary(models, wait_results, check_results, live_isvcs=None):
+    """Per model: name, project, runtime, mode, url, ready, and the inference check in short.
+
+    ``check_results``: the ``checks`` of one inference_check task over many models, or loop results
+    (``__model_deployment_model``); ``live_isvcs``: the InferenceServices as read before the write (used
+    for a model whose project needed no wait)."""
     isvcs = {}
+    for obj in live_isvcs or []:
+        isvcs[(get_path(obj, "metadata.namespace"), get_path(obj, "metadata.name"))] = obj
     for res in wait_results or []:
         for obj in res.get("resources") or []:
             md = obj.get("metadata") or {}
             isvcs[(md.get("namespace"), md.get("name"))] = obj
-    checks = {}
+    checks_by = {}
     for res in check_results or []:
-        model = res.get("__model_deployment_model") or {}
-        checks[(model.get("project"), model.get("name"))] = res
+        model = res.get("__model_deployment_model")
+        if model:
+            checks_by[(model.get("project"), model.get("name"))] = res
+        else:
+            checks_by[(res.get("namespace"), res.get("name"))] = res
     out = []
     for model in models or []:
         key = (model.get("project"), model.get("name"))
@@ -765,10 +851,11 @@ def summary(models, wait_results, check_results):
             "name": model.get("name"), "project": model.get("project"), "runtime": model.get("runtime"),
             "deployment_mode": model.get("deployment_mode"), "token_auth": model.get("token_auth"),
             "token_secrets": model.get("tokens") or [],
-            "url": get_path(obj, "status.url") if obj else None,
-            "ready": None if obj is None else get_path(obj, "status.modelStatus.states.activeModelState") == "Loaded",
+            "url": get_path(obj, "status.url") if obj else model.get("url"),
+            "ready": (get_path(obj, "status.modelStatus.states.activeModelState") == "Loaded") if obj is not None
+            else model.get("ready_at_read"),
         }
-        res = checks.get(key)
+        res = checks_by.get(key)
         if res is not None:
             answered = [c for c in res.get("calls") or [] if c.get("ok") and c.get("excerpt")]
             entry["check"] = {
@@ -780,6 +867,8 @@ def summary(models, wait_results, check_results):
                 "answer": answered[-1]["excerpt"] if answered else None,
                 "msg": res.get("msg"),
             }
+            if not entry["url"]:
+                entry["url"] = res.get("url")
         out.append(entry)
     return out
 

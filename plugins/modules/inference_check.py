@@ -30,6 +30,10 @@ description:
   - "With token auth on, a call without a token is made first and must be refused with HTTP 401 or
     403 (O(expect_unauthorized_without_token)); then the calls carry C(Authorization: Bearer <token>)."
   - The token is never returned or logged.
+  - "With O(models), many models are checked in one run, O(workers) at a time: each entry takes the
+    per-model options (O(name), O(namespace), O(url), O(token_secret), ...) and falls back to this
+    task's options for the others (O(ca), O(resolve), O(wait_timeout), ...). RV(checks) has one result per
+    model; the task fails after all checks ran when one of them failed, naming each."
 author:
   - OpenShift AI model_serving maintainers (@openshift-ai)
 extends_documentation_fragment:
@@ -38,8 +42,64 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the InferenceService. Either O(name) or O(url) is required.
+      - Name of the InferenceService. One of O(name), O(url) or O(models) is required.
     type: str
+  models:
+    description:
+      - Several models to check in one run (concurrently, see O(workers)), each a dictionary with the
+        per-model options below; the other options of the task apply to every entry unless the entry sets them.
+      - Mutually exclusive with O(name) and O(url).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the InferenceService.
+        type: str
+      namespace:
+        description: Namespace of the InferenceService (or of O(models[].token_secret)).
+        type: str
+      url:
+        description: Base URL of the model (see O(url)).
+        type: str
+      runtime:
+        description: The runtime (protocol) of the model (see O(runtime)).
+        type: str
+        choices: [vllm, caikit-tgis, caikit-standalone, ovms, tgis-grpc]
+      model_name:
+        description: The model name requests carry (see O(model_name)).
+        type: str
+      token:
+        description: Bearer token (see O(token)).
+        type: str
+      token_secret:
+        description: Secret holding the token (see O(token_secret)).
+        type: str
+      payload:
+        description: Request body of the inference call (see O(payload)).
+        type: dict
+      expect_unauthorized_without_token:
+        description: See O(expect_unauthorized_without_token).
+        type: bool
+      chat:
+        description: See O(chat).
+        type: bool
+      wait_timeout:
+        description: See O(wait_timeout).
+        type: int
+      ca:
+        description: See O(ca).
+        type: str
+      validate_endpoint_certs:
+        description: See O(validate_endpoint_certs); the task's value when not set.
+        type: bool
+      resolve:
+        description: See O(resolve).
+        type: dict
+  workers:
+    description:
+      - With O(models), how many models are checked at the same time.
+    type: int
+    default: 8
   namespace:
     description:
       - Namespace (project) of the InferenceService. Required with O(name).
@@ -168,6 +228,18 @@ EXAMPLES = r"""
     resolve:
       "*.apps.cluster.example.com": "192.0.2.10:443"
 
+- name: Check every model of a project in one task, four at a time
+  openshift_ai.model_serving.inference_check:
+    models:
+      - name: granite
+        namespace: models
+        token_secret: ci-bot-granite-sa
+      - name: mnist
+        namespace: models
+    workers: 4
+    wait_timeout: 60
+  register: checks
+
 - name: A model by URL only
   openshift_ai.model_serving.inference_check:
     url: https://granite-models.apps.cluster.example.com
@@ -238,12 +310,19 @@ ok:
   description: Whether every call passed its check (also returned, false, when the module fails).
   returned: always
   type: bool
+checks:
+  description:
+    - With O(models), one result per model in the order given, each with C(name), C(namespace), C(ok),
+      the keys above (C(url), C(runtime), C(calls), ...) and C(msg) when its check failed.
+  returned: with O(models)
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import run_module, with_connection
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._inference import RUNTIMES, inference_check
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._inference import RUNTIMES, inference_check, inference_checks
 
 
 def _run(module):
@@ -264,6 +343,8 @@ def _run(module):
         res = service().resource(api_version, kind)
         return res.get(namespace=namespace).to_dict().get("items", [])
 
+    if module.params.get("models") is not None:
+        return inference_checks(module.params, get_object, list_objects, module.params["workers"])
     return inference_check(module.params, get_object, list_objects)
 
 
@@ -288,10 +369,31 @@ def main():
                 prompt=dict(type="str", default="Hello"),
                 max_tokens=dict(type="int", default=16, no_log=False),
                 payload=dict(type="dict"),
+                models=dict(
+                    type="list",
+                    elements="dict",
+                    options=dict(
+                        name=dict(type="str"),
+                        namespace=dict(type="str"),
+                        url=dict(type="str"),
+                        runtime=dict(type="str", choices=list(RUNTIMES)),
+                        model_name=dict(type="str"),
+                        token=dict(type="str", no_log=True),
+                        token_secret=dict(type="str", no_log=False),
+                        payload=dict(type="dict"),
+                        expect_unauthorized_without_token=dict(type="bool"),
+                        chat=dict(type="bool"),
+                        wait_timeout=dict(type="int"),
+                        ca=dict(type="str"),
+                        validate_endpoint_certs=dict(type="bool"),
+                        resolve=dict(type="dict"),
+                    ),
+                ),
+                workers=dict(type="int", default=8),
             )
         ),
-        required_one_of=[("name", "url")],
-        mutually_exclusive=[("token", "token_secret")],
+        required_one_of=[("name", "url", "models")],
+        mutually_exclusive=[("token", "token_secret"), ("models", "name"), ("models", "url")],
         required_by={"name": "namespace"},
         supports_check_mode=True,
     )

@@ -16,8 +16,9 @@ description:
     module run with one connection and several requests in flight (O(workers)), so that hundreds of
     objects (for example the objects of 50 models) cost one task instead of hundreds.
   - Each entry is merged into a fresh read of its object; an entry whose merge equals the live object
-    sends no write. Entries are independent; order them by calling the module once per stage when one
-    depends on another (a namespace before its objects).
+    sends no write. Entries of one O(resources[].stage) are independent and written concurrently; the
+    stages run in ascending order (a namespace in stage 0 before its objects in stage 1). When an entry of
+    a stage fails, the later stages are not attempted.
   - Every entry is attempted; the module fails after the others are done when one fails, naming each
     failed object and the API server's message.
   - Secret C(data)/C(stringData) values never appear in RV(results) or diffs; mark the task C(no_log)
@@ -84,6 +85,31 @@ options:
         description: Create the object from O(resources[].patch) when it does not exist.
         type: bool
         default: false
+      stage:
+        description:
+          - Order of the writes; entries of a lower stage are all written before any of a higher stage.
+        type: int
+        default: 0
+      owner:
+        description:
+          - An object in the same namespace that owns this one (garbage collection deletes this one with it):
+            C(metadata.ownerReferences) of the patch becomes a reference to it, with its C(uid) as written by
+            an earlier stage of this task or else as read from the cluster.
+          - In check mode an owner that would be created has the uid of its server-side dry run.
+        type: dict
+        suboptions:
+          api_version:
+            description: API version of the owner.
+            type: str
+            required: true
+          kind:
+            description: Kind of the owner.
+            type: str
+            required: true
+          name:
+            description: Name of the owner.
+            type: str
+            required: true
   workers:
     description:
       - Requests in flight at once.
@@ -92,7 +118,9 @@ options:
   return_objects:
     description:
       - Return each object after the write in RV(results) (C(result)); V(false) returns only
-        C(metadata.uid) and C(metadata.resourceVersion) (smaller results for many objects).
+        C(metadata.uid) and C(metadata.resourceVersion) (smaller results for many objects), and the
+        result's C(invocation) does not repeat the entries (only their count), so that hundreds of objects
+        do not travel back through Ansible.
     type: bool
     default: true
 """
@@ -131,17 +159,12 @@ diff:
   elements: dict
 """
 
-import functools
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import run_module, with_connection
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._batch import patch_staged
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
-    InvalidInput,
-    ModelServingError,
-)
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import Service, redact
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import Service
 
 ENTRY_OPTIONS = dict(
     api_version=dict(type="str", default="v1"),
@@ -152,6 +175,12 @@ ENTRY_OPTIONS = dict(
     list_merge_keys=dict(type="dict", default={}, no_log=False),
     remove_entries=dict(type="dict", default={}),
     create=dict(type="bool", default=False),
+    stage=dict(type="int", default=0),
+    owner=dict(type="dict", options=dict(
+        api_version=dict(type="str", required=True),
+        kind=dict(type="str", required=True),
+        name=dict(type="str", required=True),
+    )),
 )
 
 
@@ -163,34 +192,6 @@ def argspec():
             return_objects=dict(type="bool", default=True),
         )
     )
-
-
-def _one(service, entry, want_diff, return_objects):
-    out = dict((k, entry.get(k)) for k in ("api_version", "kind", "name", "namespace"))
-    try:
-        outcome = service.patch(
-            entry["api_version"],
-            entry["kind"],
-            entry["name"],
-            namespace=entry.get("namespace"),
-            patch=entry.get("patch") or {},
-            list_merge_keys=entry.get("list_merge_keys") or {},
-            remove_entries=entry.get("remove_entries") or {},
-            create=entry.get("create"),
-        )
-    except ModelServingError as e:
-        out.update(changed=False, failed=True, msg=e.msg)
-        return out
-    out.update(changed=outcome.changed, method=outcome.method)
-    after = redact(outcome.after)
-    if return_objects:
-        out["result"] = after
-    else:
-        meta = (after or {}).get("metadata") or {}
-        out["result"] = {"metadata": {"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}}
-    if want_diff and outcome.changed:
-        out["diff"] = outcome.diff()
-    return out
 
 
 def execute(module):
@@ -205,18 +206,13 @@ def execute(module):
         raise InvalidInput("workers must be at least 1")
     client = Client(params)
     service = Service(client, check_mode=module.check_mode)
-    # discovery once per kind, before the threads share the client's cache
-    for api_version, kind in sorted(set((e["api_version"], e["kind"]) for e in entries)):
-        client.resource(api_version, kind)
     want_diff = bool(module._diff or module.check_mode)
-    if len(entries) <= 1 or params["workers"] == 1:
-        results = [_one(service, e, want_diff, params["return_objects"]) for e in entries]
-    else:
-        with ThreadPoolExecutor(max_workers=min(params["workers"], len(entries))) as pool:
-            one = functools.partial(_one, service, want_diff=want_diff, return_objects=params["return_objects"])
-            results = list(pool.map(one, entries))
+    results = patch_staged(client, service, entries, params["workers"], want_diff, params["return_objects"])
     changed_count = len([r for r in results if r.get("changed")])
     result = dict(changed=changed_count > 0, changed_count=changed_count, results=results)
+    if not params["return_objects"]:
+        result["invocation"] = {"module_args": {"resources_count": len(entries), "workers": params["workers"],
+                                                "return_objects": False}}
     if want_diff:
         result["diff"] = [r["diff"] for r in results if r.get("diff")]
     failed = [r for r in results if r.get("failed")]
