@@ -170,10 +170,13 @@ class Stats:
 
     def render(self, model: Model) -> str:
         with self.lock:
-            rows = [(k[2], dict(k[3]), v) for k, v in self.counts.items() if k[0] == model.namespace and k[1] == model.name]
+            rows = [(k[2], dict(k[3]), v, 0) for k, v in self.counts.items() if k[0] == model.namespace and k[1] == model.name]
+        present = {(r[0], tuple(sorted(r[1].items()))) for r in rows}
+        rows += [(m, lab, 0.0, 1) for m, lab in _initial(model) if (m, tuple(sorted(lab.items()))) not in present]
         lines = []
         seen = set()
-        for metric, labels, value in sorted(rows, key=lambda r: (r[0], sorted(r[1].items()))):
+        # counted series first within a metric, then the ones still at their initial 0
+        for metric, labels, value, _ in sorted(rows, key=lambda r: (r[0], r[3], sorted(r[1].items()))):
             base = re.sub(r"_(sum|count|bucket)$", "", metric)
             if base not in seen:
                 seen.add(base)
@@ -189,6 +192,25 @@ class Stats:
             lines.append(f"# TYPE {metric} gauge")
             lines.append(f"{metric}{{{lab}}} {value:g}")
         return "\n".join(lines) + "\n"
+
+
+def _initial(model: Model) -> list:
+    """Counters the real servers expose at 0 from the start (vLLM one per finish reason, OVMS one per
+    method), so that a query's ``increase()`` also counts the first requests after the first scrape."""
+    if model.runtime == VLLM:
+        lab = {"model_name": model.model_name, "engine": "0"}
+        return [("vllm:request_success_total", dict(lab, finished_reason=r)) for r in ("stop", "length", "abort")] + \
+            [("vllm:prompt_tokens_total", lab), ("vllm:generation_tokens_total", lab)]
+    if model.runtime == OVMS:
+        lab = {"api": "KServe", "interface": "REST", "name": model.model_name, "version": "1"}
+        return [("ovms_requests_success", dict(lab, method=m)) for m in ("ModelInfer", "ModelReady", "ModelMetadata")] + \
+            [("ovms_requests_fail", dict(lab, method="ModelInfer"))]
+    if model.runtime == CAIKIT_TGIS:
+        return [("tgi_request_success", {}), ("tgi_request_count", {}),
+                ("predict_rpc_count_total", {"code": "OK", "model_id": model.name, "rpc": "TextGenerationTaskPredict"})]
+    if model.runtime == CAIKIT_STANDALONE:
+        return [("predict_rpc_count_total", {"code": "OK", "model_id": model.name, "rpc": "EmbeddingTaskPredict"})]
+    return []
 
 
 def _gauges(model: Model) -> list:
