@@ -2,7 +2,9 @@
 
 What a real cluster has and what this module plays:
 
-* the cluster monitoring operator (CMO): ConfigMap ``openshift-monitoring/cluster-monitoring-config``
+* the cluster monitoring operator (CMO): on a managed platform (ROSA: Infrastructure tag
+  ``red-hat-managed=true``) ``cluster-monitoring-config`` exists from the start with
+  ``enableUserWorkload: true`` (SRE-managed). ConfigMap ``openshift-monitoring/cluster-monitoring-config``
   with ``enableUserWorkload: true`` inside its ``config.yaml`` switches user workload monitoring (UWM)
   on. Then the UWM stack runs in ``openshift-user-workload-monitoring`` (Deployment
   ``prometheus-operator``, StatefulSet ``prometheus-user-workload``) and a **real Prometheus**
@@ -355,7 +357,17 @@ class Stack:
                 "host": host, "routerName": "default", "wildcardPolicy": "None",
                 "routerCanonicalHostname": "router-default." + ingress_domain(self.mgr),
                 "conditions": [{"type": "Admitted", "status": "True"}]}]})
+        if self._managed_platform() and self.mgr.get(R.CONFIGMAP, CMO_CM, CMO_NS) is None:
+            # ROSA / OSD: SRE manages cluster-monitoring-config; user workload monitoring is on by default
+            self.mgr.create_if_missing(R.CONFIGMAP, {"metadata": {
+                "name": CMO_CM, "namespace": CMO_NS},
+                "data": {"config.yaml": "enableUserWorkload: true\n"}})
         self._platform_done = True
+
+    def _managed_platform(self) -> bool:
+        infra = self.kube.get(R.INFRASTRUCTURE, "cluster") or {}
+        tags = dig(infra, "status", "platformStatus", "aws", "resourceTags", default=[]) or []
+        return any(t.get("key") == "red-hat-managed" and t.get("value") == "true" for t in tags)
 
     def _uwm_objects(self, present: bool):
         labels = {"app.kubernetes.io/part-of": "openshift-monitoring"}
