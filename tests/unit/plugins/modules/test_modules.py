@@ -119,3 +119,35 @@ def test_resource_patch_rejects_non_list_removals():
 
 def test_outcome_shape():
     assert Outcome(True).done and not Outcome(False, "m").failed
+
+
+def test_resource_wait_watches_the_pods_of_the_given_namespaces(fake_cluster, monkeypatch):
+    waits = []
+
+    class RecordingMulti(object):
+        def __init__(self, waiters):
+            self.waiters = waiters
+
+        def wait(self, evaluate, timeout, describe=""):
+            waits.append((self.waiters, evaluate, timeout, describe))
+            return WaitResult([], 0.5, "ok")
+
+    monkeypatch.setattr(resource_wait, "MultiWaiter", RecordingMulti)
+    monkeypatch.setattr(RecordingWaiter, "describe", lambda self: "%s %s" % (self.kind, self.kw.get("name")), raising=False)
+    monkeypatch.setattr(resource_wait, "recent_events", lambda client, namespace, pod: [])
+    group = {"name": "istiod", "label_selector": None, "name_prefix": "istiod-minimal-", "min_ready": 1, "containers": None}
+    params = defaults(resource_wait.argspec(), api_version="maistra.io/v2", kind="ServiceMeshControlPlane", name="minimal",
+                      namespace="istio-system", condition={"type": "Ready", "status": "True", "reason": None},
+                      pods=[{"namespace": "istio-system", "groups": [group]}], unready_timeout=20)
+    assert resource_wait.execute(FakeModule(params))["satisfied"] is True
+    waiters, evaluate, timeout, describe = waits[0]
+    assert [w.kind for w in waiters] == ["ServiceMeshControlPlane", "Pod"] and waiters[1].kw["namespace"] == "istio-system"
+    assert timeout == 300 and "ServiceMeshControlPlane minimal" in describe
+    crash = {"metadata": {"name": "istiod-minimal-1", "namespace": "istio-system"}, "spec": {"containers": [{"name": "discovery"}]},
+             "status": {"phase": "Running", "containerStatuses": [
+                 {"name": "discovery", "ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    outcome = evaluate([[], [crash]])
+    assert outcome.failed and "pod istiod-minimal-1 container discovery: CrashLoopBackOff" in outcome.message
+    bad = dict(params, unready_timeout=-1)
+    with pytest.raises(InvalidInput, match="unready_timeout"):
+        resource_wait.execute(FakeModule(bad))
