@@ -24,7 +24,7 @@ import uuid
 import pytest
 from helpers import ansible_playbook
 from test_inference_check import ensure_platform
-from test_sim_support import create, get, items
+from test_sim_support import create, get, items, merge_patch, wait_for
 from testbed.cluster import Testbed
 from testbed.pytest_plugin import dynamic_client
 from testbed.sim.faults import clear_fault, set_fault
@@ -75,6 +75,14 @@ def cluster(bare):
     """(kubeconfig, k8s, ingress ConfigMap data) with the platform installed."""
     kubeconfig, k8s = bare
     ingress = ensure_platform(k8s)
+    # the dashboard too, so that the role has its multi-model switch to turn on
+    dsc = items(k8s, *DSC)[0]
+    merge_patch(k8s, *DSC, dsc["metadata"]["name"], {"spec": {"components": {"dashboard": {"managementState": "Managed"}}}})
+    odc = wait_for(lambda: items(k8s, *ODC, namespace="redhat-ods-applications"), timeout=300,
+                   desc="OdhDashboardConfig of the dashboard component")[0]
+    # switched off, as an administrator may have done (seed §2.1.1 prerequisite)
+    merge_patch(k8s, *ODC, odc["metadata"]["name"], {"spec": {"dashboardConfig": {"disableModelMesh": True}}},
+                namespace="redhat-ods-applications")
     return kubeconfig, k8s, ingress
 
 
@@ -171,9 +179,8 @@ def test_two_models_on_one_server_converge_with_token_and_a_single_model_project
     dsc = items(k8s, *DSC)[0]
     assert dsc["spec"]["components"]["modelmeshserving"]["managementState"] == "Managed"
     assert dsc["spec"]["components"]["kserve"]["managementState"] == "Managed"
-    odc = items(k8s, *ODC, namespace="redhat-ods-applications")
-    if odc:
-        assert odc[0]["spec"]["dashboardConfig"]["disableModelMesh"] is False
+    odc = items(k8s, *ODC, namespace="redhat-ods-applications")[0]
+    assert odc["spec"]["dashboardConfig"]["disableModelMesh"] is False
 
     # the project and the model server as the dashboard makes them
     assert get(k8s, "v1", "Namespace", NS)["metadata"]["labels"]["modelmesh-enabled"] == "true"
