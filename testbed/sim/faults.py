@@ -5,14 +5,15 @@ Keys (ConfigMap data, all values strings):
 * `<package>.installplan: Failed` - the package's next InstallPlan goes to phase Failed.
 * `<package>.csv: Failed` - the package's CSV goes to phase Failed (reason InstallCheckFailed).
 * `<package>.delay: "<seconds>"` - the CSV stays Installing that much longer before Succeeded.
-* `<component>.fail: CrashLoopBackOff|ImagePullBackOff|NotReady` - pods of the component fail.
+* `<component>.fail: CrashLoopBackOff|ImagePullBackOff|NotReady|OOMKilled` - pods of the component fail
+  (`OOMKilled`: the container is killed for exceeding its memory limit and crash-loops, exit code 137).
 * `<component>.fail-container: <container>` - which container fails (default: the first).
 * `<component>.ready-delay: "<seconds>"` - pods of the component become Ready that much later.
 
 `<component>` is a Deployment or DaemonSet name created by a simulated operator; it matches that
 exact name or any name starting with `<component>-` (so `istiod` matches `istiod-minimal`,
-`activator` matches `activator`); `<component>$` matches that exact name only (`autoscaler$` is not
-`autoscaler-hpa`, `authorino$` is not `authorino-operator`). Component faults are written as the pod failure annotations of
+`activator` matches `activator`); `<component>_` matches that exact name only (`autoscaler_` is not
+`autoscaler-hpa`, `authorino_` is not `authorino-operator`). Component faults are written as the pod failure annotations of
 the testbed (`testbed.openshift-ai.io/fail`, `.../fail-container`, `.../ready-delay`) into the pod
 template of the matching workloads; the kwok stages act on the pods.
 """
@@ -36,7 +37,7 @@ def _data(mgr) -> dict:
 
 
 def _matches(component: str, name: str) -> bool:
-    if component.endswith("$"):
+    if component.endswith("_"):  # no Kubernetes name has "_": the exact-name form
         return name == component[:-1]
     return name == component or name.startswith(component + "-")
 
