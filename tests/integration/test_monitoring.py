@@ -94,9 +94,8 @@ def test_bad_input_and_check_mode_write_nothing(platform, monitoring_record):
     for (ns, name), text, extra in ((CMO, "telemeterClient:\n  enabled: false\nprometheusK8s:\n  retention: 7d\n",
                                      {"team-notes": "kept"}),
                                     (UWM, "alertmanager:\n  enabled: true\n", {"other-key": "kept"})):
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns,
-                                                                       "labels": {"team": "platform"}},
-                "data": dict(extra, **{"config.yaml": text})}
+        md = {"name": name, "namespace": ns, "labels": {"team": "platform"}}
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": md, "data": dict(extra, **{"config.yaml": text})}
         if get(k8s, "v1", "ConfigMap", name, ns) is None:
             wait_for(lambda ns=ns: get(k8s, "v1", "Namespace", ns), timeout=60, desc="namespace " + ns)
             create(k8s, body)
@@ -132,11 +131,13 @@ def test_converge_keeps_every_key_and_starts_prometheus(platform, monitoring_rec
     assert sm["spec"]["selector"] == {"matchLabels": {"istio": "pilot"}}
     pm = get(k8s, "monitoring.coreos.com/v1", "PodMonitor", "istio-proxies-monitor", "istio-system")
     assert pm["spec"]["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
+
     # the real Prometheus runs (its cold start is recorded by the simulated operator)
-    data = wait_for(lambda: (get(k8s, "v1", "ConfigMap", "testbed-monitoring", "testbed-system") or {}).get(
-        "data", {}).get("prometheus-address") and get(k8s, "v1", "ConfigMap", "testbed-monitoring",
-                                                     "testbed-system")["data"], timeout=120,
-        desc="Prometheus started by the simulated monitoring operator")
+    def started():
+        data = (get(k8s, "v1", "ConfigMap", "testbed-monitoring", "testbed-system") or {}).get("data") or {}
+        return data if data.get("prometheus-address") else None
+
+    data = wait_for(started, timeout=120, desc="Prometheus started by the simulated monitoring operator")
     print("prometheus ready in %ss" % data.get("prometheus-ready-seconds"))
     # (the second run, changed=0, is the named checks' run of test_seed_queries_count_the_requests)
 
@@ -194,12 +195,12 @@ def test_seed_queries_count_the_requests(platform, monitoring_record, models):
               'ovms_requests_success{namespace="%s",name="mnist"}' % NS):
         res = query(kubeconfig, rec, query=q, expect_series=True, timeout=180)
         assert not res.get("failed"), res.get("msg")
-    for _ in range(N_VLLM):
+    for _i in range(N_VLLM):
         assert call(ingress, "granite-predictor.%s.svc.cluster.local" % NS, "/v1/completions",
                     {"model": "granite", "prompt": "How many?", "max_tokens": 4}) == 200
     sample = {"inputs": [{"name": "Func/StatefulPartitionedCall/input/_0:0", "shape": [1, 30], "datatype": "FP32",
                           "data": [[0.1] * 30]}]}
-    for _ in range(N_OVMS):
+    for _i in range(N_OVMS):
         assert call(ingress, "mnist-predictor.%s.svc.cluster.local" % NS, "/v2/models/mnist/infer", sample) == 200
 
     res = query(kubeconfig, rec, check={"runtime": "vllm", "namespace": NS, "model": "granite"}, value=N_VLLM,
@@ -257,7 +258,8 @@ def test_rosa_managed_monitoring_is_left_alone(fresh_testbed):
     marker = os.path.join(str(tb.state_dir), "prometheus")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        left = subprocess.run(["pgrep", "-f", marker], stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
+        left = subprocess.run(["pgrep", "-f", marker], stdout=subprocess.PIPE, universal_newlines=True,
+                              check=False).stdout.split()
         if not left:
             break
         time.sleep(0.2)
