@@ -192,15 +192,13 @@ def converged(env):
 def test_refusals_and_check_mode_before_any_write(env):
     k8s = env["k8s"]
     before = _snapshot(k8s)
-    run = _play(env, [{"name": "Team_B", "database": {"host": "x", "database": "d", "username": "u", "password": "p"}}],
+    db = {"host": "x", "database": "d", "username": "u", "password": "p"}
+    run = _play(env, [{"name": "Team_B", "database": db}, {"name": "x", "resource_name": "a" * 254, "database": db}],
                 name="bad.yml")
     assert run.rc != 0
     msg = _failure(run)
     assert "model_registry_registries[0] (Team_B)" in msg and "not a valid resource name" in msg, msg
-    too_long = "a" * 254
-    run = _play(env, [{"name": "x", "resource_name": too_long,
-                       "database": {"host": "x", "database": "d", "username": "u", "password": "p"}}], name="bad.yml")
-    assert run.rc != 0 and "longer than 253 characters" in _failure(run), _describe(run)
+    assert "model_registry_registries[1]" in msg and "longer than 253 characters" in msg, msg
     assert _snapshot(k8s) == before
     # --check before the component exists: reported as pending, nothing written
     run = _play(env, _registries(env["db"].ca_pem), check=True, diff=True, name="check-fresh.yml")
@@ -253,10 +251,14 @@ def test_converge(env, converged):
         assert pw not in json.dumps(run.output) and pw not in run.stderr
 
 
-def test_second_run_changes_nothing_and_check_writes_nothing(env, converged):
+def test_second_run_keeps_a_hand_added_member_changes_nothing_and_check_writes_nothing(env, converged):
     k8s = env["k8s"]
+    # a member added by hand (oc adm groups add-users) before the rerun
+    api(k8s, *GROUP).patch(name="team-a-users", content_type="application/merge-patch+json",
+                           body={"users": [ALICE, CAROL]})
     run = _play(env, _registries(env["db"].ca_pem))
     assert run.rc == 0 and run.stats["localhost"]["changed"] == 0, _describe(run)
+    assert _get(k8s, GROUP, "team-a-users")["users"] == [ALICE, CAROL]
     before = _snapshot(k8s)
     changed = _registries(env["db"].ca_pem)
     changed[0]["description"] = "changed in check mode"
@@ -286,13 +288,8 @@ def test_rest_api_tokens(env, converged):
     assert [r[0] for r in rows] == ["fraud-detector"]
 
 
-def test_hand_added_member_survives_and_revoke(env, converged):
+def test_revoke_removes_only_what_it_names(env, converged):
     k8s = env["k8s"]
-    api(k8s, *GROUP).patch(name="team-a-users", content_type="application/merge-patch+json",
-                           body={"users": [ALICE, CAROL]})
-    run = _play(env, _registries(env["db"].ca_pem))
-    assert run.rc == 0 and run.stats["localhost"]["changed"] == 0, _describe(run)
-    assert _get(k8s, GROUP, "team-a-users")["users"] == [ALICE, CAROL]
     regs = _registries(env["db"].ca_pem)
     regs[0]["permissions"] = {"users": [], "projects": []}
     regs[0]["revoke"] = {"users": [ALICE], "projects": [PROJECT]}
@@ -301,8 +298,9 @@ def test_hand_added_member_survives_and_revoke(env, converged):
     assert _get(k8s, GROUP, "team-a-users")["users"] == [CAROL]
     rbs = api(k8s, "rbac.authorization.k8s.io/v1", "RoleBinding").get(namespace=NS).to_dict()["items"]
     assert not [rb for rb in rbs for s in rb.get("subjects") or [] if s["name"] == "system:serviceaccounts:" + PROJECT]
-    run = _play(env, _registries(env["db"].ca_pem))  # grant again for the other tests
-    assert run.rc == 0, _describe(run)
+    assert [rb for rb in rbs for s in rb.get("subjects") or [] if s["name"] == "system:authenticated"]
+    # the proxy's authorizer sees the removed member within moments
+    wait_for(lambda: _rest(env, "team-a", token=env["tokens"]["alice"])[0] == 403, 30, 0.5, "403 for a revoked member")
 
 
 def test_rename_refused(env, converged):
@@ -329,15 +327,13 @@ def test_wrong_password_reported_fast_with_the_database_error(env, converged):
     assert failed and failed[0]["elapsed"] < 30, failed
     assert time.monotonic() - t0 < 120
     assert "not-the-password" not in json.dumps(run.output) and "not-the-password" not in run.stderr
-    run = _play(env, _registries(env["db"].ca_pem, [dict(bad, state="absent")]), name="broken.yml")
-    assert run.rc == 0, _describe(run)
 
 
 def test_delete_keeps_the_database(env, converged):
     k8s = env["k8s"]
     status, body = _rest(env, "plain", "POST", env["tokens"]["alice"], {"name": "kept-model"})
     assert status == 201, body
-    regs = _registries(env["db"].ca_pem)
+    regs = _registries(env["db"].ca_pem, [{"name": "broken", "state": "absent"}])
     regs[1] = {"name": "plain", "state": "absent"}
     run = _play(env, regs, name="delete.yml")
     assert run.rc == 0, _describe(run)
@@ -347,5 +343,4 @@ def test_delete_keeps_the_database(env, converged):
     assert "database plain on %s:3306 is kept" % FQDN in said, said
     rows = env["db"].query("SELECT name FROM Context", database="plain")
     assert [r[0] for r in rows] == ["kept-model"]
-    run = _play(env, regs, name="delete.yml")
-    assert run.rc == 0 and run.stats["localhost"]["changed"] == 0, _describe(run)
+    assert _get(k8s, MR_V1BETA1, "broken", NS) is None
