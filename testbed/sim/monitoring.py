@@ -28,8 +28,8 @@ What a real cluster has and what this module plays:
   ``serving.kserve.io/inferenceservice``) with the model-server simulator's ``/metrics`` of that
   InferenceService (through the testbed ingress's cluster-local listener); ``/stats/prometheus``
   (Istio's merged metrics) gives the same. The simulator counts per model, not per pod: only the
-  first Running pod (by name) of a model answers with the counts, the others with an empty page;
-  other pods: 404;
+  first Running pod (by name) of a model answers with the counts, the others with an empty page, as do
+  all other pods (the testbed simulates no metrics for them);
 * odh-model-controller's metrics objects (serving-api.md §2.5): for an InferenceService whose
   ServingRuntime has ``spec.annotations.prometheus.io/port``, Service + ServiceMonitor
   ``<isvc>-metrics`` (port ``<runtime>-metrics``, path ``prometheus.io/path``). A real 2.17+ cluster
@@ -124,11 +124,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_PARSED: dict = {}
+
+
 def _config_yaml(cm: Optional[dict]) -> dict:
     """The parsed ``data["config.yaml"]`` of a monitoring ConfigMap ({} when absent or not a mapping)."""
     text = dig(cm, "data", "config.yaml")
     if not text:
         return {}
+    if text in _PARSED:
+        return _PARSED[text]
+    if len(_PARSED) > 32:
+        _PARSED.clear()
+    _PARSED[text] = _parse_config(cm, text)
+    return _PARSED[text]
+
+
+def _parse_config(cm: dict, text: str) -> dict:
     try:
         out = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -514,7 +526,8 @@ class Stack:
                           "evaluation_interval": SCRAPE_INTERVAL,
                           "external_labels": {"prometheus": f"{UWM_NS}/user-workload"}},
                "scrape_configs": self.jobs()}
-        return yaml.safe_dump(cfg, sort_keys=True)
+        # JSON is YAML to Prometheus, and json.dumps is much cheaper than a YAML dump every second
+        return json.dumps(cfg, indent=1, sort_keys=True)
 
     # -- the process -----------------------------------------------------------------------
     def _write_config(self, text: str):
@@ -564,7 +577,7 @@ class Stack:
         if status != 200:
             log.warning("prometheus reload: HTTP %s %s", status, body[:300])
         else:
-            log.info("prometheus configuration reloaded (%d jobs)", text.count("job_name:"))
+            log.info("prometheus configuration reloaded (%d jobs)", text.count('"job_name":'))
 
     def _stop_prometheus(self):
         p, self.proc = self.proc, None
@@ -628,8 +641,8 @@ class Stack:
             return 502, "text/plain", b"no running pod has this IP\n"
         md = pod["metadata"]
         isvc = (md.get("labels") or {}).get(ISVC_LABEL)
-        if not isvc:
-            return 404, "text/plain", b"the testbed simulates no metrics for this pod\n"
+        if not isvc:  # the testbed simulates no metrics for other pods: an empty page (target up, no series)
+            return 200, "text/plain; version=0.0.4", b""
         first = next((p for p in self.mgr.informer(R.POD).items(namespace=md["namespace"], selector={ISVC_LABEL: isvc})
                       if _pod_running(p)), None)
         peers = sorted(p["metadata"]["name"] for p in self.mgr.informer(R.POD).items(
