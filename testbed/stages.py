@@ -5,7 +5,10 @@ exclusive by their selectors, so kwok never has to pick one at random.
 
 Pod annotations honoured (see docs/contracts.md):
 
-- ``testbed.openshift-ai.io/fail``: ``CrashLoopBackOff`` | ``ImagePullBackOff`` | ``NotReady``
+- ``testbed.openshift-ai.io/fail``: ``CrashLoopBackOff`` | ``ImagePullBackOff`` | ``NotReady`` | ``OOMKilled``
+  (``OOMKilled``: the container is killed for exceeding its memory limit, exit code 137, and restarted
+  with the crash-loop back-off, as the kubelet reports it: waiting ``CrashLoopBackOff`` with
+  ``lastState.terminated.reason: OOMKilled``)
 - ``testbed.openshift-ai.io/fail-container``: container that fails (default: the first one)
 - ``testbed.openshift-ai.io/ready-delay``: seconds (or a Go duration such as ``1m``) the pod
   stays Running but not Ready before it becomes Ready
@@ -254,7 +257,8 @@ def _container_status(mode: str) -> str:
         return running_unready
     if mode == "notready":
         failing = running_unready
-    elif mode == "crashloop":
+    elif mode in ("crashloop", "oomkilled"):
+        exit_code, reason = (137, "OOMKilled") if mode == "oomkilled" else (1, "Error")
         failing = """
 - name: {{ $item.name | Quote }}
   image: {{ $item.image | Quote }}
@@ -265,8 +269,8 @@ def _container_status(mode: str) -> str:
   restartCount: {{ $restarts }}
   lastState:
     terminated:
-      exitCode: 1
-      reason: Error
+      exitCode: """ + str(exit_code) + """
+      reason: """ + reason + """
       startedAt: {{ $now | Quote }}
       finishedAt: {{ $now | Quote }}
       containerID: {{ printf "cri-o://%s" ( sha256sum ( printf "%s/%s/%d" $uid $item.name $restarts ) ) | Quote }}
@@ -401,6 +405,19 @@ def stages() -> list[dict]:
         _stage("testbed-pod-crashloop-restart", "Pod",
                [NOT_DELETING, running, _expr(_key(FAIL), "In", ["CrashLoopBackOff"])],
                _pod_template("crashloop", "Running", '"False"', pre=_RESTARTS),
+               delay={"durationMilliseconds": 10000,
+                      "durationFrom": {"expressionFrom": _BACKOFF_JQ}},
+               event={"type": "Warning", "reason": "BackOff",
+                      "message": "Back-off restarting failed container"}),
+        # OOMKilled: killed for exceeding the memory limit (exit code 137), restarted with the back-off
+        _stage("testbed-pod-oomkilled", "Pod",
+               [NOT_DELETING, pending, _expr(_key(FAIL), "In", ["OOMKilled"])],
+               _pod_template("oomkilled", "Running", '"False"', pre=_RESTARTS),
+               event={"type": "Warning", "reason": "BackOff",
+                      "message": "Back-off restarting failed container"}),
+        _stage("testbed-pod-oomkilled-restart", "Pod",
+               [NOT_DELETING, running, _expr(_key(FAIL), "In", ["OOMKilled"])],
+               _pod_template("oomkilled", "Running", '"False"', pre=_RESTARTS),
                delay={"durationMilliseconds": 10000,
                       "durationFrom": {"expressionFrom": _BACKOFF_JQ}},
                event={"type": "Warning", "reason": "BackOff",

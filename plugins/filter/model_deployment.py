@@ -63,13 +63,6 @@ def model_deployment_split(models):
     return {"models": wrap_var(public), "credentials": wrap_var(secret)}
 
 
-def model_deployment_checks(models, touched=None, scope="all"):
-    """The models option of one inference_check task."""
-    if scope not in ("all", "changed"):
-        raise AnsibleFilterError("model_deployment_checks: scope must be all or changed, got %r" % (scope,))
-    return wrap_var(_models.checks(plain(models or []), plain(touched or []), scope))
-
-
 class FilterModule(object):
     def filters(self):
         return {
@@ -79,5 +72,4 @@ class FilterModule(object):
             "model_deployment_failure": model_deployment_failure,
             "model_deployment_summary": model_deployment_summary,
             "model_deployment_split": model_deployment_split,
-            "model_deployment_checks": model_deployment_checks,
         }

@@ -924,6 +924,9 @@ def failure_report(wait_message, pods_result, names):
 
 
 def _problem(p):
+    if p.get("reason") == "CrashLoopBackOff" and "(OOMKilled)" in (p.get("message") or ""):
+        # the kubelet restarts an OOM-killed container with the crash-loop back-off: name the cause
+        p = dict(p, reason="OOMKilled", message="killed for exceeding its memory limit; %s" % p.get("message"))
     where = "pod %s" % p.get("pod")
     if p.get("container"):
         where += " container %s" % p.get("container")

@@ -195,6 +195,7 @@ def apply(client, service, params, check_mode=False, want_diff=False, clock=time
         pending=plan_result.get("pending") or [],
         touched=touched,
         waits=_models.waits_needed(plan_result.get("waits"), plan_result["models"], touched),
+        checks=_models.checks(plan_result["models"], touched, params.get("check_scope") or "changed"),
         models=plan_result["models"],
     )
     if want_diff:

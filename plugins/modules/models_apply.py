@@ -92,6 +92,14 @@ options:
       - Requests in flight at once.
     type: int
     default: 8
+  check_scope:
+    description:
+      - Which models RV(checks) lists for the inference check - V(changed) those of the projects where
+        something was written and those that were not C(Ready) and C(Loaded) when read; V(all) every model
+        (whose check is enabled).
+    type: str
+    choices: [changed, all]
+    default: changed
 """
 
 EXAMPLES = r"""
@@ -172,6 +180,13 @@ waits:
   returned: always
   type: list
   elements: dict
+checks:
+  description:
+    - The O(openshift_ai.model_serving.inference_check#module:models) entries of the models to call (see
+      O(check_scope)) - C(name), C(namespace), C(token_secret) (token auth on) and the model's own check options.
+  returned: always
+  type: list
+  elements: dict
 models:
   description:
     - Per model C(name), C(project), C(runtime), C(deployment_mode), C(token_auth), C(tokens) (token Secret
@@ -220,6 +235,7 @@ def main():
             allow_recreate=dict(type="bool", default=False),
             timeout=dict(type="int", default=900),
             workers=dict(type="int", default=8),
+            check_scope=dict(type="str", default="changed", choices=["changed", "all"]),
         )),
         supports_check_mode=True,
     )

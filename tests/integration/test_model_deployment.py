@@ -1,11 +1,14 @@
 """model_deployment role (playbooks/deploy_models.yml) against a testbed with OpenShift AI installed.
 
 One testbed for the module (the predictor pods need the simulator's support for ServingRuntime
-volumes, so a testbed of its own is started unless MODEL_DEPLOYMENT_KUBECONFIG names one that is up).
-The platform (Service Mesh, Serverless, Authorino, OpenShift AI 2.19 with KServe) is installed
-through the simulated OLM like test_inference_check does. The tests run in file order and build on
-each other: converge -> idempotence and check mode -> runtime change rolls the pods -> refusals ->
-a crashing model is reported -> state absent removes everything.
+volumes and the OOMKilled kubelet stage, so a testbed of its own is started unless
+MODEL_DEPLOYMENT_KUBECONFIG names one that is up). The platform (Service Mesh, Serverless, Authorino,
+OpenShift AI 2.19 with KServe) is installed through the simulated OLM like test_inference_check does.
+The tests run in file order and build on each other: the acceptance converge (one model per shipped
+runtime - vLLM, Caikit-TGIS, Caikit standalone, OVMS; this version ships no TGIS template - in
+Serverless and RawDeployment, with and without token auth) -> idempotence and check mode -> runtime
+change rolls the pods -> refusals -> crash, image pull, OOM and unschedulable GPU reported within 30 s ->
+a blocking finalizer is named -> the demo model of inventories/local -> state absent removes everything.
 """
 
 from __future__ import annotations
@@ -77,6 +80,21 @@ def granite(**kw):
     return m
 
 
+def flan(**kw):
+    m = {"name": "flan", "project": NS, "runtime": "caikit-tgis-runtime", "model_format": "caikit",
+         "deployment_mode": "RawDeployment", "external_route": True, "size": "Small",
+         "storage": {"connection": "models-s3", "path": "flan-t5/"}}
+    m.update(kw)
+    return m
+
+
+def minilm(**kw):
+    m = {"name": "minilm", "project": NS, "runtime": "caikit-standalone-runtime", "model_format": "caikit",
+         "size": "Small", "storage": {"uri": "oci://quay.io/example/all-minilm-l12-v2-caikit:1"}}
+    m.update(kw)
+    return m
+
+
 def mnist(**kw):
     m = {"name": "mnist", "project": NS, "runtime": "kserve-ovms", "model_format": "onnx",
          "deployment_mode": "RawDeployment", "external_route": False, "replicas": {"min": 1, "max": 2},
@@ -105,6 +123,11 @@ def play(cluster, models, check=False, diff=False, verbose=False, token_dir=None
     args = ("-vvv",) if verbose else ()
     return ansible_playbook(PLAYBOOK, cluster[0], extra_vars(cluster, models, token_dir, **kw), check=check,
                             diff=diff, args=args, timeout=1200)
+
+
+def models(**env):
+    """The acceptance inventory (mnist takes keyword arguments, e.g. its runtime_env)."""
+    return [granite(), flan(), minilm(), mnist(**env)]
 
 
 def failure_text(run):
@@ -144,21 +167,34 @@ def token_value(k8s, name):
     return base64.b64decode(secret["data"]["token"]).decode()
 
 
-def test_converge_with_token_auth_and_raw_deployment(cluster, token_dir):
+def test_converge_every_runtime_both_modes_with_and_without_token(cluster, token_dir):
     _kubeconfig, k8s, _ingress = cluster
-    run = play(cluster, [granite(), mnist()], diff=True, verbose=True, token_dir=token_dir)
+    run = play(cluster, models(), diff=True, verbose=True, token_dir=token_dir)
     assert run.rc == 0, failure_text(run) or run.stderr[-3000:]
     summary = result_of(run)
     assert "%s/granite (vllm-cuda-runtime, Serverless, token auth): https://granite-%s.apps.testbed.example.com" % (
         NS, NS) in summary, summary
+    # a call without the token is refused, the calls with it answer
     assert "inference check ok: without_token 401, models 200, completions 200" in summary, summary
+    # (the simulated KServe reports a RawDeployment model's cluster-local URL also when it has a Route)
+    assert "%s/flan (caikit-tgis-runtime, RawDeployment): http" % NS in summary, summary
+    assert "inference check ok: text_generation 200" in summary, summary
+    assert "%s/minilm (caikit-standalone-runtime, Serverless): https://minilm-%s.apps.testbed.example.com" % (
+        NS, NS) in summary, summary
+    assert "inference check ok: embedding 200" in summary, summary
     assert "%s/mnist (kserve-ovms, RawDeployment): http://mnist-predictor.%s.svc.cluster.local" % (NS, NS) in summary
     assert "inference check ok: ready 200, infer 200" in summary, summary
+    assert summary.count("inference check ok") == 4, summary
 
     # the project, as the dashboard labels it
     ns = get(k8s, "v1", "Namespace", NS)
     assert ns["metadata"]["labels"]["opendatahub.io/dashboard"] == "true"
     assert ns["metadata"]["labels"]["modelmesh-enabled"] == "false"
+
+    # flan uses the data connection granite defines, by name
+    f = get(k8s, *ISVC, "flan", NS)
+    assert f["spec"]["predictor"]["model"]["storage"] == {"key": "models-s3", "path": "flan-t5/"}
+    assert f["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
 
     # the data connection
     conn = get(k8s, "v1", "Secret", "models-s3", NS)
@@ -209,31 +245,33 @@ def test_converge_with_token_auth_and_raw_deployment(cluster, token_dir):
     with open(path) as f:
         assert f.read() == token
 
-    # no secret anywhere in the -vvv --diff output
+    # no token, S3 key or private key anywhere in the -vvv --diff output
     text = json.dumps(run.output) + run.stderr
     for value in (S3_KEY, S3_SECRET, token, base64.b64encode(S3_SECRET.encode()).decode(),
                   base64.b64encode(token.encode()).decode()):
         assert value not in text
+    assert "PRIVATE KEY" not in text
 
 
 def test_second_run_changes_nothing_and_check_mode_writes_nothing(cluster):
     _kubeconfig, k8s, _ingress = cluster
-    run = play(cluster, [granite(), mnist()])
+    run = play(cluster, models())
     assert run.rc == 0, failure_text(run)
     assert changed(run) == 0, [n for n, r in run.task_results() if r.get("changed")]
 
     before = snapshot(k8s)
     other_ns = NS + "-new"
-    models = [granite(replicas={"min": 1, "max": 3}), mnist(),
-              mnist(name="resnet", project=other_ns)]
-    run = play(cluster, models, check=True, diff=True)
+    planned = [granite(replicas={"min": 1, "max": 3}), flan(), minilm(), mnist(),
+               mnist(name="resnet", project=other_ns)]
+    run = play(cluster, planned, check=True, diff=True)
     assert run.rc == 0, failure_text(run)
     assert changed(run) > 0
     assert snapshot(k8s) == before
     assert get(k8s, "v1", "Namespace", other_ns) is None
     # the diff says what would change
-    isvc_task = [r for n, r in run.task_results() if n.endswith("Write the ServingRuntimes and InferenceServices")][0]
-    diffs = [item.get("diff") for item in isvc_task["results"] if item.get("changed")]
+    write = [r for n, r in run.task_results() if n.endswith("Write the projects, data connections, runtimes, "
+                                                              "InferenceServices and token objects")][0]
+    diffs = [item.get("diff") for item in write["results"] if item.get("changed")]
     assert any((d or {}).get("after", {}).get("spec", {}).get("predictor", {}).get("maxReplicas") == 3 for d in diffs)
 
 
@@ -242,7 +280,7 @@ def test_runtime_change_rolls_the_pods(cluster):
     before = get(k8s, *ISVC, "mnist", NS)
     selector = "serving.kserve.io/inferenceservice=mnist"
     pods_before = set(p["metadata"]["uid"] for p in items(k8s, "v1", "Pod", NS, selector))
-    run = play(cluster, [granite(), mnist(runtime_env=[{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}])])
+    run = play(cluster, models(runtime_env=[{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}]))
     assert run.rc == 0, failure_text(run)
     sr = get(k8s, *SR, "mnist", NS)
     assert {"name": "OVMS_LOG_LEVEL", "value": "DEBUG"} in sr["spec"]["containers"][0]["env"]
@@ -257,63 +295,98 @@ def test_runtime_change_rolls_the_pods(cluster):
              timeout=120, desc="a new mnist predictor pod with the new runtime env")
 
 
+ENV = [{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}]
+
+
 def test_refusals_before_any_write(cluster):
     _kubeconfig, k8s, _ingress = cluster
     before = snapshot(k8s)
-    env = [{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}]
-    run = play(cluster, [granite(), mnist(runtime_env=env, deployment_mode="Serverless")])
+    # refusals that need the cluster (the live mode, the offered runtimes) are reported together
+    run = play(cluster, [granite(runtime="no-such-runtime"), flan(), minilm(),
+                         mnist(runtime_env=ENV, deployment_mode="Serverless")])
     assert run.rc != 0
     msg = failure_text(run)
-    assert "model_serving_models[1] (mnist in %s): deployment_mode Serverless cannot be applied" % NS in msg, msg
+    assert "model_serving_models[3] (mnist in %s): deployment_mode Serverless cannot be applied" % NS in msg, msg
     assert "RawDeployment mode" in msg and "model_deployment_allow_recreate" in msg
-    run = play(cluster, [granite(runtime="no-such-runtime"), mnist(runtime_env=env, name="Bad_Name")])
+    assert "model_serving_models[0] (granite in %s): runtime no-such-runtime is not offered" % NS in msg, msg
+    run = play(cluster, [granite(), flan(), minilm(), mnist(runtime_env=ENV, name="Bad_Name")])
     assert run.rc != 0
     msg = failure_text(run)
-    assert "model_serving_models[1] (Bad_Name in %s): name must be a DNS-1035 label" % NS in msg, msg
-    run = play(cluster, [granite(runtime="no-such-runtime"), mnist(runtime_env=env)])
-    msg = failure_text(run)
-    assert run.rc != 0 and "model_serving_models[0] (granite in %s): runtime no-such-runtime is not offered" % NS in msg
+    assert "model_serving_models[3] (Bad_Name in %s): name must be a DNS-1035 label" % NS in msg, msg
     assert snapshot(k8s) == before
 
 
-def test_crashing_model_is_reported_with_model_pod_container_reason(cluster):
-    _kubeconfig, _k8s, _ingress = cluster
-    crashy = mnist(name="crashy", annotations={"testbed.openshift-ai.io/fail": "CrashLoopBackOff"},
-                   check={"enabled": False})
-    env = [{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}]
-    run = play(cluster, [granite(), mnist(runtime_env=env), crashy])
+FAULTS = (("crashy", "CrashLoopBackOff"), ("pully", "ImagePullBackOff"), ("oomy", "OOMKilled"))
+
+
+def faulty_models(state="present"):
+    """A model per testbed fault, each in a project of its own (one readiness wait each), and a model that
+    asks for more nvidia.com/gpu than any node has (the testbed's GPU node has none until the GPU operator
+    runs)."""
+    out = [mnist(name=name, project="%s-%s" % (NS, name), state=state, check={"enabled": False},
+                 annotations={"testbed.openshift-ai.io/fail": fault}) for name, fault in FAULTS]
+    out.append(granite(name="gpu-llm", project=NS + "-gpu", accelerators=2, token_auth=False, tokens=[], state=state,
+                       storage={"uri": "oci://quay.io/example/granite:1"}, check={"enabled": False}))
+    return out
+
+
+def test_crash_image_pull_oom_and_unschedulable_gpu_are_reported_within_30s(cluster):
+    _kubeconfig, k8s, _ingress = cluster
+    run = play(cluster, models(runtime_env=ENV) + faulty_models())
     assert run.rc != 0
     msg = failure_text(run)
     assert "model crashy: pod crashy-predictor-" in msg and "container kserve-container: CrashLoopBackOff" in msg, msg
-    wait = [r for n, r in run.task_results() if n.endswith("Wait until the models are Ready and Loaded")][0]
-    assert wait["results"][0]["elapsed"] < 60, wait["results"][0]
-
-    # removed again (state absent), the others stay
-    run = play(cluster, [granite(), mnist(runtime_env=env), dict(crashy, state="absent")])
-    assert run.rc == 0, failure_text(run)
-    assert get(_k8s, *ISVC, "crashy", NS) is None and get(_k8s, *SR, "crashy", NS) is None
-
-
-def test_unschedulable_gpu_request_is_reported(cluster):
-    _kubeconfig, k8s, _ingress = cluster
-    # the testbed's GPU node has no nvidia.com/gpu until the GPU operator runs: nothing can host it
-    gpu = granite(name="gpu-llm", accelerators=2, token_auth=False, tokens=[], check={"enabled": False})
-    env = [{"name": "OVMS_LOG_LEVEL", "value": "DEBUG"}]
-    run = play(cluster, [granite(), mnist(runtime_env=env), gpu])
-    assert run.rc != 0
-    msg = failure_text(run)
+    assert "model pully: pod pully-predictor-" in msg and "container kserve-container: ImagePullBackOff" in msg, msg
+    assert "model oomy: pod oomy-predictor-" in msg and "container kserve-container: OOMKilled" in msg, msg
     assert "model gpu-llm: pod gpu-llm-predictor-" in msg and ": Unschedulable (" in msg, msg
     assert "Insufficient nvidia.com/gpu" in msg, msg
-    run = play(cluster, [granite(), mnist(runtime_env=env), dict(gpu, state="absent")])
+    wait = [r for n, r in run.task_results() if n.endswith("Wait until the models are Ready and Loaded")][0]
+    failed = dict((r["__model_deployment_wait"]["namespace"], r) for r in wait["results"] if r.get("failed"))
+    assert sorted(failed) == sorted(["%s-%s" % (NS, n) for n, _f in FAULTS] + [NS + "-gpu"]), wait["results"]
+    for ns, res in failed.items():
+        assert res["elapsed"] < 30, (ns, res["elapsed"], res.get("msg"))
+
+    # removed again (state absent), the others stay
+    run = play(cluster, models(runtime_env=ENV) + faulty_models(state="absent"))
     assert run.rc == 0, failure_text(run)
-    assert get(k8s, *ISVC, "gpu-llm", NS) is None
+    for name, _fault in FAULTS:
+        assert get(k8s, *ISVC, name, "%s-%s" % (NS, name)) is None
+        assert get(k8s, *SR, name, "%s-%s" % (NS, name)) is None
+    assert get(k8s, *ISVC, "gpu-llm", NS + "-gpu") is None
+
+
+def test_a_blocking_finalizer_is_named(cluster):
+    _kubeconfig, k8s, _ingress = cluster
+    hold = "example.com/hold"
+    merge_patch(k8s, *ISVC, "minilm", {"metadata": {"finalizers": [hold]}}, NS)
+    try:
+        run = play(cluster, [granite(), flan(), dict(minilm(), state="absent"), mnist(runtime_env=ENV)],
+                   model_deployment_timeout=5)
+        assert run.rc != 0
+        msg = failure_text(run)
+        assert "InferenceService %s/minilm: still there after 5s, blocked by finalizer %s" % (NS, hold) in msg, msg
+    finally:
+        merge_patch(k8s, *ISVC, "minilm", {"metadata": {"finalizers": None}}, NS)
+    wait_for(lambda: get(k8s, *ISVC, "minilm", NS) is None, timeout=60, desc="minilm deleted once released")
+
+
+def test_demo_model_of_inventories_local(cluster):
+    """What `make install` runs after the platform: inventories/local's demo model, its check verifying the
+    gateway's certificate with the CA the inventory reads from the cluster."""
+    kubeconfig, _k8s, _ingress = cluster
+    run = ansible_playbook(PLAYBOOK, kubeconfig, {}, args=("-i", "inventories/local"), timeout=1200)
+    assert run.rc == 0, failure_text(run) or run.stderr[-3000:]
+    summary = result_of(run)
+    assert "demo-models/demo-llm (vllm-cuda-runtime, Serverless, token auth): https://demo-llm-demo-models." in summary
+    assert "inference check ok: without_token 401, models 200, completions 200" in summary, summary
 
 
 def test_state_absent_removes_everything(cluster):
     _kubeconfig, k8s, _ingress = cluster
     # a key someone else added to the project stays
     merge_patch(k8s, "v1", "Namespace", NS, {"metadata": {"labels": {"team": "ml"}}})
-    run = play(cluster, [dict(granite(), state="absent"), dict(mnist(), state="absent")], diff=True, verbose=True)
+    gone = [dict(m, state="absent") for m in models()]
+    run = play(cluster, gone, diff=True, verbose=True)
     assert run.rc == 0, failure_text(run)
     left = snapshot(k8s)
     ours = [k for k in left if k[0] != "Namespace" and not (k[0] == "ServiceAccount" and k[1] == "default")
@@ -322,5 +395,5 @@ def test_state_absent_removes_everything(cluster):
     ns = get(k8s, "v1", "Namespace", NS)
     assert ns["metadata"]["labels"]["team"] == "ml"
     assert S3_SECRET not in json.dumps(run.output) + run.stderr
-    run = play(cluster, [dict(granite(), state="absent"), dict(mnist(), state="absent")])
+    run = play(cluster, gone)
     assert run.rc == 0 and changed(run) == 0, failure_text(run)
