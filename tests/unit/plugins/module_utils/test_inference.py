@@ -621,3 +621,30 @@ def test_secret_token_waits_for_the_token_controller():
     with pytest.raises(ResourceNotFound) as e:
         I.secret_token(lambda *a: None, "x", "ns")
     assert "Secret ns/x (token_secret) does not exist" in e.value.msg
+
+
+def test_many_models_in_one_run_each_with_its_result_and_one_failure_named(server):
+    objs = {("InferenceService", "granite"): isvc("granite", auth=True, url="https://model.apps.test"),
+            ("ServingRuntime", "rt"): VLLM_SR,
+            ("InferenceService", "broken"): isvc("broken", ready=False)}
+    p = params(ca=server["ca"], resolve={"*": "127.0.0.1:%d" % server["port"]})
+    p["models"] = [{"name": "granite", "namespace": "ns", "token": TOKEN}] * 3 + [{"name": "broken", "namespace": "ns"}]
+    with pytest.raises(ModelServingError) as e:
+        I.inference_checks(p, *reader(objs), workers=3)
+    checks = e.value.details["checks"]
+    assert [c["name"] for c in checks] == ["granite"] * 3 + ["broken"]
+    assert all(c["ok"] for c in checks[:3]) and not checks[3]["ok"]
+    assert "1 of 4 models" in e.value.msg and "InferenceService ns/broken is not Ready" in e.value.msg
+    assert TOKEN not in json.dumps(e.value.details) and TOKEN not in e.value.msg
+    assert [c["name"] for c in checks[0]["calls"]] == ["without_token", "models", "completions"]
+
+
+def test_many_models_a_bad_entry_is_refused_before_any_call():
+    def never(*a):
+        raise AssertionError("the cluster was read")
+
+    p = params()
+    p["models"] = [{"name": "a", "namespace": "ns"}, {"name": "b"}]
+    with pytest.raises(InvalidInput) as e:
+        I.inference_checks(p, never, never)
+    assert e.value.msg.startswith("models[1] (None/b): namespace is required")

@@ -363,3 +363,72 @@ def test_summary():
     assert out[0]["check"]["calls"] == ["without_token 401", "models 200", "completions 200"]
     assert out[0]["check"]["answer"] == "Hello"
     assert copy.deepcopy(out) == out
+
+
+# ------------------------------------------------------------------ no-op path: waits, checks, writes
+def ready_isvc(name, ns="models", ready=True, generation=1, observed=1):
+    return {"metadata": {"name": name, "namespace": ns, "generation": generation},
+            "status": {"observedGeneration": observed, "url": "https://%s.example" % name,
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "modelStatus": {"states": {"activeModelState": "Loaded" if ready else ""}}}}
+
+
+def test_ready_at_read_drives_waits_and_checks():
+    live = [ready_isvc("granite"), ready_isvc("mnist", generation=2, observed=1)]
+    p = M.plan([vllm(), ovms(), ovms(name="resnet", project="other")], {}, cluster(isvcs=live, namespaces=["models", "other"]))
+    ready = dict((m["name"], m["ready_at_read"]) for m in p["models"])
+    assert ready == {"granite": True, "mnist": False, "resnet": False}  # mnist: not at its generation
+    # nothing written: only the projects with a model that was not ready are waited for
+    assert [w["namespace"] for w in M.waits_needed(p["waits"], p["models"], [])] == ["models", "other"]
+    only_ready = [dict(m, ready_at_read=True) for m in p["models"]]
+    assert M.waits_needed(p["waits"], only_ready, []) == []
+    assert [w["namespace"] for w in M.waits_needed(p["waits"], only_ready, ["other"])] == ["other"]
+    # checks: all, or the changed and not-ready ones
+    assert [c["name"] for c in M.checks(only_ready, [], "all")] == ["granite", "mnist", "resnet"]
+    assert M.checks(only_ready, [], "changed") == []
+    assert [c["name"] for c in M.checks(only_ready, ["other"], "changed")] == ["resnet"]
+    assert [c["name"] for c in M.checks(p["models"], [], "changed")] == ["mnist", "resnet"]
+
+
+def test_checks_carry_the_token_secret_and_the_model_overrides_never_a_token():
+    p = M.plan([vllm(token_auth=True, tokens=["ci-bot"], check={"wait_timeout": 5, "url": "https://x"}),
+                ovms(check={"enabled": False})], {}, cluster())
+    assert M.checks(p["models"], [], "all") == [
+        {"name": "granite", "namespace": "models", "token_secret": "ci-bot-granite-sa", "url": "https://x", "wait_timeout": 5}]
+
+
+def test_touched_projects_from_written_results():
+    written = [{"results": [{"kind": "Namespace", "name": "a", "namespace": None, "changed": True},
+                            {"kind": "ServingRuntime", "name": "m", "namespace": "b", "changed": False}]},
+               {"results": [{"kind": "InferenceService", "name": "m", "namespace": "c", "changed": True}]}, {}]
+    assert M.touched_projects(written) == ["a", "c"]
+
+
+def test_writes_are_staged_with_owners():
+    p = M.plan([vllm(token_auth=True, tokens=["ci-bot"])], {}, cluster())
+    w = M.writes(p, with_namespaces=True)
+    stages = dict((e["kind"], e["stage"]) for e in w)
+    assert stages == {"Namespace": 0, "ServingRuntime": 1, "InferenceService": 1, "ServiceAccount": 2, "Role": 2,
+                      "RoleBinding": 2, "Secret": 3}
+    sa = [e for e in w if e["kind"] == "ServiceAccount"][0]
+    assert sa["owner"] == {"api_version": M.ISVC_API, "kind": "InferenceService", "name": "granite"}
+    assert "Namespace" not in [e["kind"] for e in M.writes(p, with_namespaces=False)]
+
+
+def test_summary_falls_back_to_what_was_read_and_takes_batch_checks():
+    models = [{"name": "granite", "project": "models", "url": "https://g", "ready_at_read": True}]
+    checks = [{"name": "granite", "namespace": "models", "ok": True, "url": "https://g",
+               "calls": [{"name": "models", "status": 200, "ok": True, "excerpt": "{}"}]}]
+    out = M.summary(models, [], checks)
+    assert out[0]["url"] == "https://g" and out[0]["ready"] is True
+    assert out[0]["check"]["ok"] and out[0]["check"]["calls"] == ["models 200"]
+
+
+def test_an_oom_killed_crash_loop_is_reported_as_oomkilled():
+    pods = {"pods": [{"name": "mnist-predictor-1", "problems": [{
+        "pod": "mnist-predictor-1", "container": "kserve-container", "reason": "CrashLoopBackOff",
+        "message": "back-off 10s restarting failed container; last exit code 137 (OOMKilled)"}]}],
+        "groups": [{"name": "mnist", "pods": ["mnist-predictor-1"]}]}
+    lines = M.failure_report(None, pods, ["mnist"])
+    assert lines == ["model mnist: pod mnist-predictor-1 container kserve-container: OOMKilled (killed for exceeding "
+                     "its memory limit; back-off 10s restarting failed container; last exit code 137 (OOMKilled))"]
