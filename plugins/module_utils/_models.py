@@ -762,9 +762,10 @@ def _is_ready(isvc):
 
 def writes(plan_result, with_namespaces=True):
     """The one staged ``resources_patch`` list of a plan: (stage 0) the projects when ``with_namespaces``,
-    (1) ServingRuntimes and InferenceServices, (2) token ServiceAccounts, Roles and RoleBindings owned by
-    their InferenceService, (3) token Secrets (after their ServiceAccount: Kubernetes deletes a token
-    Secret whose ServiceAccount does not exist)."""
+    (1) ServingRuntimes and InferenceServices, (2) token ServiceAccounts and Roles owned by their
+    InferenceService, (3) RoleBindings (after their Role: unless the writer may ``bind``, the API server
+    checks the Role it binds, which must exist) and token Secrets (after their ServiceAccount: Kubernetes
+    deletes a token Secret whose ServiceAccount does not exist)."""
     out = []
     if with_namespaces:
         out.extend(dict(e, stage=0) for e in plan_result.get("namespaces") or [])
@@ -774,7 +775,7 @@ def writes(plan_result, with_namespaces=True):
         owner = entry.pop("owner", None)
         if owner:
             entry["owner"] = {"api_version": ISVC_API, "kind": "InferenceService", "name": owner}
-        entry["stage"] = 3 if entry["kind"] == "Secret" else 2
+        entry["stage"] = 3 if entry["kind"] in ("Secret", "RoleBinding") else 2
         out.append(entry)
     return out
 

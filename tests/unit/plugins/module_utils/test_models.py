@@ -409,7 +409,7 @@ def test_writes_are_staged_with_owners():
     w = M.writes(p, with_namespaces=True)
     stages = dict((e["kind"], e["stage"]) for e in w)
     assert stages == {"Namespace": 0, "ServingRuntime": 1, "InferenceService": 1, "ServiceAccount": 2, "Role": 2,
-                      "RoleBinding": 2, "Secret": 3}
+                      "RoleBinding": 3, "Secret": 3}
     sa = [e for e in w if e["kind"] == "ServiceAccount"][0]
     assert sa["owner"] == {"api_version": M.ISVC_API, "kind": "InferenceService", "name": "granite"}
     assert "Namespace" not in [e["kind"] for e in M.writes(p, with_namespaces=False)]
