@@ -43,6 +43,58 @@ def snapshot(k8s, kinds=SNAPSHOT_KINDS):
     return out
 
 
+# Kinds whose objects change on their own on an idle cluster (heartbeats, leader election, events)
+# or that are not stored; everything else must keep its resourceVersion when nothing is written.
+VOLATILE_KINDS = frozenset(("Event", "Lease", "Node", "EndpointSlice", "Endpoints", "ComponentStatus"))
+
+
+def full_snapshot(k8s):
+    """{(apiVersion, kind, namespace, name): resourceVersion} of every stored object of every
+    listable kind, in all namespaces (all but VOLATILE_KINDS and the testbed's own namespace).
+    Equal snapshots mean nothing at all was created, changed or deleted."""
+    out = {}
+    for res in k8s.resources.search():
+        if (res.preferred is False or "list" not in (res.verbs or []) or "/" in (res.name or "")
+                or res.kind in VOLATILE_KINDS or res.kind.endswith("List")):
+            continue
+        try:
+            items = res.get().items
+        except Exception:  # pylint: disable=broad-except - a kind that cannot be listed has nothing to compare
+            continue
+        for obj in items:
+            md = obj.metadata
+            if TESTBED_NAMESPACE in (md.namespace, md.name if res.kind == "Namespace" else None):
+                continue
+            out[(res.group_version, res.kind, md.namespace or "", md.name)] = md.resourceVersion
+    return out
+
+
+def settled_snapshot(k8s, quiet=3.0, timeout=90.0):
+    """A full snapshot once the cluster is idle: the simulated operators may still be creating their
+    own objects right after the testbed starts, so snapshots are taken until none has changed for
+    ``quiet`` seconds (a poll, not a fixed sleep); fails after ``timeout`` with what kept changing."""
+    import time
+
+    start = time.monotonic()
+    last, since = full_snapshot(k8s), time.monotonic()
+    while True:
+        time.sleep(0.5)
+        cur = full_snapshot(k8s)
+        if cur != last:
+            if time.monotonic() - start > timeout:
+                raise AssertionError("the cluster did not settle in %ss: %s" % (timeout, snapshot_changes(last, cur)))
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return cur
+
+
+def snapshot_changes(before, after):
+    """What differs between two full snapshots, for an assertion message."""
+    keys = sorted(set(before) | set(after), key=str)
+    return ["%s %s %s/%s: %s" % (k[0], k[1], k[2], k[3], "created" if k not in before else "deleted" if k not in after
+                                 else "changed") for k in keys if before.get(k) != after.get(k)]
+
+
 def seed_documents():
     docs = []
     for path in sorted(glob.glob(os.path.join(SEED_DIR, "*.yaml.txt"))):
