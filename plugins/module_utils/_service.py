@@ -121,6 +121,16 @@ def _merge(base, patch, path, keys):
     return copy.deepcopy(patch)
 
 
+def _key_value(entry, key):
+    """The value of an entry's key field; a dotted key field names a nested one (``port.name``)."""
+    cur = entry
+    for part in key.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
 def _merge_keyed_list(base, patch, path, keys):
     key = keys[path]
     out = list(base)
@@ -134,12 +144,12 @@ def _merge_keyed_list(base, patch, path, keys):
                 out.append(item)
         return out
     for item in patch:
-        if not isinstance(item, dict) or item.get(key) is None:
+        if not isinstance(item, dict) or _key_value(item, key) is None:
             raise InvalidInput(
                 "every entry of %s must be a mapping with the key field %r: %r" % (".".join(path), key, item)
             )
         for i, existing in enumerate(out):
-            if isinstance(existing, dict) and existing.get(key) == item[key]:
+            if isinstance(existing, dict) and _key_value(existing, key) == _key_value(item, key):
                 out[i] = _merge(existing, item, path, keys)
                 break
         else:
@@ -159,7 +169,7 @@ def _remove(obj, path, key, values):
     if key == SCALAR_KEY:
         cur[path[-1]] = [e for e in cur[path[-1]] if isinstance(e, (dict, list)) or str(e) not in wanted]
         return
-    cur[path[-1]] = [e for e in cur[path[-1]] if not (isinstance(e, dict) and str(e.get(key)) in wanted)]
+    cur[path[-1]] = [e for e in cur[path[-1]] if not (isinstance(e, dict) and str(_key_value(e, key)) in wanted)]
 
 
 def clean(obj):

@@ -79,7 +79,8 @@ options:
         to C(name).
       - An entry of the patch whose key matches a live entry is merged into it; other entries are
         appended; live entries the patch does not mention are kept in place.
-      - Escape a dot that belongs to a key with a backslash.
+      - Escape a dot that belongs to a key with a backslash. A dotted key field names a nested field
+        of the entry, for example C(port.name) for the C(servers) of an Istio Gateway.
       - The key field C(.) means a list of scalars (for example names) merged as a set, values
         of the patch that are missing are appended and the others are kept.
     type: dict

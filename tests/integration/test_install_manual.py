@@ -20,10 +20,12 @@ from install_support import (
     MANUAL,
     PLAYBOOK,
     failure_text,
+    full_snapshot,
     get_object,
     missing_from,
     seed_documents,
     snapshot,
+    snapshot_changes,
     stats,
     strip_meta,
 )
@@ -146,12 +148,22 @@ def test_manual_install_end_to_end(fresh_testbed):
     assert secret["type"] == "kubernetes.io/tls"
     assert {"tls.crt", "tls.key"} <= set(secret["data"])
 
-    # 5. Second run: nothing changes.
-    rv_before = snapshot(k8s)
+    # 4c. A server someone else adds to the ingress Gateway (another port name) is theirs to keep.
+    gateways = k8s.resources.get(api_version="networking.istio.io/v1beta1", kind="Gateway")
+    gw = gateways.get(name="knative-ingress-gateway", namespace="knative-serving").to_dict()
+    foreign_server = {"port": {"name": "http-redirect", "number": 80, "protocol": "HTTP"}, "hosts": ["*"],
+                      "tls": {"httpsRedirect": True}}
+    gateways.patch(name="knative-ingress-gateway", namespace="knative-serving", content_type="application/merge-patch+json",
+                   body={"spec": {"servers": gw["spec"]["servers"] + [foreign_server]}})
+
+    # 5. Second run: nothing changes, the foreign server included.
     run = ansible_playbook(PLAYBOOK, kubeconfig, MANUAL, timeout=INSTALL_TIMEOUT)
     assert run.rc == 0, failure_text(run) or run.stderr[-3000:]
     changed = [n for n, r in run.task_results() if r.get("changed")]
     assert stats(run).get("changed") == 0, "second run changed: %s" % changed
+    servers = get_object(k8s, "networking.istio.io/v1beta1", "Gateway", "knative-ingress-gateway", "knative-serving")["spec"]["servers"]
+    assert [sv["port"]["name"] for sv in servers] == ["https", "http-redirect"], servers
+    rv_before = full_snapshot(k8s)
 
     # 6. --check --diff on the converged cluster: nothing to change.
     run = ansible_playbook(PLAYBOOK, kubeconfig, MANUAL, check=True, diff=True, timeout=INSTALL_TIMEOUT)
@@ -164,4 +176,5 @@ def test_manual_install_end_to_end(fresh_testbed):
     assert run.rc != 0
     text = failure_text(run)
     assert "model_serving_install_path" in text and "automated" in text, text
-    assert snapshot(k8s) == rv_before, "the refused run wrote: %s" % sorted(snapshot(k8s) ^ rv_before)
+    rv_after = full_snapshot(k8s)
+    assert rv_after == rv_before, "the refused run wrote: %s" % snapshot_changes(rv_before, rv_after)

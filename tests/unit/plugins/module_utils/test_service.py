@@ -294,3 +294,17 @@ def test_service_refuses_bad_input_before_any_request():
     with pytest.raises(InvalidInput):
         patch_smcp(res, remove_entries={"spec.other": ["x"]})
     assert res.calls == []
+
+
+def test_dotted_key_field_keeps_other_gateway_servers():
+    live = {"spec": {"servers": [
+        {"port": {"name": "https", "number": 443}, "hosts": ["*"], "tls": {"mode": "SIMPLE", "credentialName": "old"}},
+        {"port": {"name": "http-redirect", "number": 80}, "hosts": ["*"]},
+    ]}}
+    patch = {"spec": {"servers": [{"port": {"name": "https", "number": 443}, "hosts": ["*"],
+                                   "tls": {"mode": "SIMPLE", "credentialName": "wildcard-certs"}}]}}
+    merged = keyed_merge(live, patch, {"spec.servers": "port.name"})
+    assert [s["port"]["name"] for s in merged["spec"]["servers"]] == ["https", "http-redirect"]
+    assert merged["spec"]["servers"][0]["tls"]["credentialName"] == "wildcard-certs"
+    removed = keyed_merge(live, {}, {"spec.servers": "port.name"}, {"spec.servers": ["http-redirect"]})
+    assert [s["port"]["name"] for s in removed["spec"]["servers"]] == ["https"]
