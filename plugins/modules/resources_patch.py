@@ -92,7 +92,7 @@ options:
         default: 0
       owner:
         description:
-          - An object in the same namespace that owns this one (garbage collection deletes this one with it):
+          - An object in the same namespace that owns this one (garbage collection deletes this one with it).
             C(metadata.ownerReferences) of the patch becomes a reference to it, with its C(uid) as written by
             an earlier stage of this task or else as read from the cluster.
           - In check mode an owner that would be created has the uid of its server-side dry run.

@@ -269,8 +269,8 @@ def test_second_run_changes_nothing_and_check_mode_writes_nothing(cluster):
     assert snapshot(k8s) == before
     assert get(k8s, "v1", "Namespace", other_ns) is None
     # the diff says what would change
-    write = [r for n, r in run.task_results() if n.endswith("Write the projects, data connections, runtimes, "
-                                                              "InferenceServices and token objects")][0]
+    write_task = "Write the projects, data connections, runtimes, InferenceServices and token objects"
+    write = [r for n, r in run.task_results() if n.endswith(write_task)][0]
     diffs = [item.get("diff") for item in write["results"] if item.get("changed")]
     assert any((d or {}).get("after", {}).get("spec", {}).get("predictor", {}).get("maxReplicas") == 3 for d in diffs)
 
