@@ -339,7 +339,7 @@ class Waiter(object):
         while True:
             try:
                 served = self._served()
-            except _RETRYABLE as e:
+            except (_Urllib3Error, OSError, ApiError, ApiException) as e:
                 unreachable.failed(e)
                 continue
             if served:
@@ -391,7 +391,7 @@ class Waiter(object):
         while True:
             try:
                 return self._list(resource)
-            except _RETRYABLE as e:
+            except (_Urllib3Error, OSError, ApiError, ApiException) as e:
                 unreachable.failed(e)
 
     def stream(self, deadline, stop=None):
@@ -484,9 +484,6 @@ class Waiter(object):
 # --------------------------------------------------------------------------- API server outages
 
 _RETRYABLE_STATUS = (429, 500, 502, 503, 504)
-
-
-_RETRYABLE = (_Urllib3Error, OSError, ApiError, ApiException)
 
 
 class _Unreachable(object):

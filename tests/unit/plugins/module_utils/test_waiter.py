@@ -330,8 +330,7 @@ class Streamed(object):
         self.error = error
 
     def stream(self, deadline, stop=None):
-        for objects in self.lists:
-            yield objects
+        yield from self.lists
         if self.error is not None:
             raise self.error
         stop.wait(deadline.remaining())
