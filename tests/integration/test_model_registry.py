@@ -13,7 +13,8 @@ simulator (a host process) reaches the server.
 - second run changed=0; --check --diff with changes writes nothing;
 - REST: a member registers a model and lists it; a project's service account lists; a stranger's token
   gets 403, no token 401;
-- a group member added by hand survives a rerun; revoke removes only what it names;
+- a group member added by hand survives a rerun; revoke (the role's `permissions` entry point, no
+  database fields) removes only what it names;
 - a wrong password fails within 30 s with MariaDB's own "Access denied" text;
 - refusals before any write: a name against the seed's rules, a rename of an existing registry;
 - state: absent deletes the registry, says that the database is kept, and its tables are still there.
@@ -132,8 +133,10 @@ def _play(env, registries, check=False, diff=False, extra=None, name="vars.yml",
 
 
 def _api_check_vars(env):
+    ca = env["base"] / "rest-ca.crt"
+    ca.write_text(env["api"]["ca.crt"])
     return {"model_registry_api_check": True, "model_registry_api_token": env["tokens"]["alice"],
-            "model_registry_api_ca": env["api"]["ca.crt"], "model_registry_api_address": env["api"]["https-address"]}
+            "model_registry_api_ca": str(ca), "model_registry_api_address": env["api"]["https-address"]}
 
 
 def _failure(run):
@@ -289,12 +292,19 @@ def test_rest_api_tokens(env, converged):
 
 
 def test_revoke_removes_only_what_it_names(env, converged):
+    """Through the role's `permissions` entry point: no database fields needed, nothing else written."""
     k8s = env["k8s"]
-    regs = _registries(env["db"].ca_pem)
-    regs[0]["permissions"] = {"users": [], "projects": []}
-    regs[0]["revoke"] = {"users": [ALICE], "projects": [PROJECT]}
-    run = _play(env, regs)
+    regs = [{"name": "Team A", "resource_name": "team-a", "revoke": {"users": [ALICE], "projects": [PROJECT]}}]
+    play = [{"name": "permissions", "hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
+        {"name": "grants", "ansible.builtin.include_role": {"name": "openshift_ai.model_serving.model_registry",
+                                                           "tasks_from": "permissions"}}]}]
+    path = env["base"] / "permissions.yml"
+    path.write_text(yaml.safe_dump(play))
+    before = dict((k, v) for k, v in _snapshot(k8s).items() if k[0] == "ModelRegistry")
+    run = ansible_playbook(str(path), env["kc"], {"model_registry_registries": regs}, timeout=900,
+                           args=("-i", "localhost,"))
     assert run.rc == 0, _describe(run)
+    assert dict((k, v) for k, v in _snapshot(k8s).items() if k[0] == "ModelRegistry") == before
     assert _get(k8s, GROUP, "team-a-users")["users"] == [CAROL]
     rbs = api(k8s, "rbac.authorization.k8s.io/v1", "RoleBinding").get(namespace=NS).to_dict()["items"]
     assert not [rb for rb in rbs for s in rb.get("subjects") or [] if s["name"] == "system:serviceaccounts:" + PROJECT]
