@@ -422,8 +422,8 @@ class ModelRegistryController(Controller):
             conds.append(cond(oc, "Available", "False", "DeploymentUnavailable",
                               "Deployment is unavailable: " + ("; ".join(bad) if bad else "waiting for pods")))
         conds.append(cond(oc, "Degraded", "False", "", ""))
-        self.mgr.set_status(R.MODELREGISTRY, mr, {"conditions": conds, "hosts": hosts, "hostsStr": ",".join(hosts),
-                                                   "specDefaults": "{}"})
+        status = {"conditions": conds, "hosts": hosts, "hostsStr": ",".join(hosts), "specDefaults": "{}"}
+        self.mgr.set_status(R.MODELREGISTRY, mr, status)
         return 2.0 if (db_error or not ready) else None
 
     def on_deleted(self, obj):

@@ -295,9 +295,9 @@ def test_revoke_removes_only_what_it_names(env, converged):
     """Through the role's `permissions` entry point: no database fields needed, nothing else written."""
     k8s = env["k8s"]
     regs = [{"name": "Team A", "resource_name": "team-a", "revoke": {"users": [ALICE], "projects": [PROJECT]}}]
-    play = [{"name": "permissions", "hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
-        {"name": "grants", "ansible.builtin.include_role": {"name": "openshift_ai.model_serving.model_registry",
-                                                           "tasks_from": "permissions"}}]}]
+    include = {"name": "openshift_ai.model_serving.model_registry", "tasks_from": "permissions"}
+    play = [{"name": "permissions", "hosts": "localhost", "connection": "local", "gather_facts": False,
+             "tasks": [{"name": "grants", "ansible.builtin.include_role": include}]}]
     path = env["base"] / "permissions.yml"
     path.write_text(yaml.safe_dump(play))
     before = dict((k, v) for k, v in _snapshot(k8s).items() if k[0] == "ModelRegistry")

@@ -121,4 +121,3 @@ def test_schema_models_and_errors_against_a_real_server(mariadb):
     assert "mariadb.db.svc.cluster.local" in str(err.value)
     tables = {r[0] for r in mariadb.query("SHOW TABLES", database="tls_db")}
     assert {"MLMDEnv", "Type", "Context", "ContextProperty"} <= tables
-
