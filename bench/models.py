@@ -236,6 +236,8 @@ def main():
                  # the gateway's self-signed certificate: TLS verification is exercised by the tests
                  "model_deployment_check_validate_certs": False,
                  "model_deployment_check_ca": "",
+                 # the role's default, explicit: inventories/local (the demo) calls every model on every run
+                 "model_deployment_check_scope": "changed",
                  "model_deployment_check_resolve": {"*." + DOMAIN: ingress["https-address"],
                                                     "*.svc.cluster.local": ingress["http-address"]}}
         playbook = os.path.join(REPO, "playbooks", "deploy_models.yml")
