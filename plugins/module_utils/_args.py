@@ -70,12 +70,10 @@ KUBECONFIG_SECRET_KEYS = frozenset((
 def _leaves(value):
     if isinstance(value, dict):
         for v in value.values():
-            for leaf in _leaves(v):
-                yield leaf
+            yield from _leaves(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            for leaf in _leaves(v):
-                yield leaf
+            yield from _leaves(v)
     elif isinstance(value, str):
         yield value
 
@@ -83,12 +81,10 @@ def _leaves(value):
 def _credential_values(value, secret=False):
     if isinstance(value, dict):
         for k, v in value.items():
-            for leaf in _credential_values(v, secret or str(k).lower() in KUBECONFIG_SECRET_KEYS):
-                yield leaf
+            yield from _credential_values(v, secret or str(k).lower() in KUBECONFIG_SECRET_KEYS)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            for leaf in _credential_values(v, secret):
-                yield leaf
+            yield from _credential_values(v, secret)
     elif secret and isinstance(value, str):
         yield value
 

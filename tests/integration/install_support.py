@@ -59,8 +59,8 @@ def full_snapshot(k8s):
             continue
         try:
             items = res.get().items
-        except Exception:  # pylint: disable=broad-except - a kind that cannot be listed has nothing to compare
-            continue
+        except Exception:  # pylint: disable=broad-except
+            continue  # a kind that cannot be listed has nothing to compare
         for obj in items:
             md = obj.metadata
             if TESTBED_NAMESPACE in (md.namespace, md.name if res.kind == "Namespace" else None):

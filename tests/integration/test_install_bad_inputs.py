@@ -101,8 +101,8 @@ def test_bad_variables_fail_before_any_write(fresh_testbed, tmp_path):
         ("automated path: unknown certificate type",
          {"model_serving_install_path": "automated", "kserve_automated_certificate_type": "Bogus"},
          ["kserve_automated_certificate_type"]),
-        ("automated path: DSC name not a name", {"model_serving_install_path": "automated",
-                                                  "kserve_automated_dsc_name": "My DSC"}, ["kserve_automated_dsc_name"]),
+        ("automated path: DSC name not a name",
+         {"model_serving_install_path": "automated", "kserve_automated_dsc_name": "My DSC"}, ["kserve_automated_dsc_name"]),
     ]
     before = settled_snapshot(k8s)
     missed = []
