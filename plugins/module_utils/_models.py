@@ -629,6 +629,14 @@ def plan(models, defaults, cluster, check_mode=False, allow_recreate=False):
         if model.get("size") and not any(s.get("name") == model["size"] for s in sizes):
             out["errors"].append("%s: size %s is not a model server size of the dashboard configuration (sizes: %s)"
                                  % (where, model["size"], ", ".join(s.get("name", "?") for s in sizes) or "none"))
+        multi = sorted(name for (ns, name), obj in live.items()
+                       if ns == model["project"] and _live_mode(obj) == "ModelMesh")
+        if multi:
+            out["errors"].append(
+                "%s: project %s is on the multi-model platform (ModelMesh InferenceServices %s), and a project "
+                "cannot be both single-model and multi-model; deploy this model in another project, or remove the "
+                "ModelMesh models first (playbooks/deploy_model_servers.yml)" % (where, model["project"], ", ".join(multi)))
+            continue
         cur = live.get((model["project"], model["name"]))
         mode = _live_mode(cur) if cur else None
         if cur is not None and mode and mode != model["deployment_mode"]:

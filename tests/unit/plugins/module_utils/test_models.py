@@ -432,3 +432,12 @@ def test_an_oom_killed_crash_loop_is_reported_as_oomkilled():
     lines = M.failure_report(None, pods, ["mnist"])
     assert lines == ["model mnist: pod mnist-predictor-1 container kserve-container: OOMKilled (killed for exceeding "
                      "its memory limit; back-off 10s restarting failed container; last exit code 137 (OOMKilled))"]
+
+
+def test_a_modelmesh_project_is_refused():
+    mm = {"metadata": {"name": "mnist", "namespace": "models",
+                       "annotations": {"serving.kserve.io/deploymentMode": "ModelMesh"}}}
+    c = cluster()
+    c["isvcs"] = list(c.get("isvcs") or []) + [mm]
+    p = M.plan([vllm()], {}, c)
+    assert any("multi-model platform (ModelMesh InferenceServices mnist)" in e for e in p["errors"]), p["errors"]
