@@ -464,6 +464,9 @@ class CSVController(Controller):
             since = None
         started = _parse_ts(since) if since else time.time()
         waited = time.time() - started
+        # the package delay holds the first install only: an installed CSV reconciled again stays Succeeded
+        if old.get("phase") == "Succeeded" and old.get("reason") == "InstallSucceeded":
+            waited = delay
         if not_ready or waited < delay:
             msg = (f"installing: waiting for deployment {not_ready[0]} to become ready: deployment \"{not_ready[0]}\" "
                    f"not available: Deployment does not have minimum availability." if not_ready
