@@ -382,23 +382,7 @@ def _token_refs(name, ns, secret_names):
 
 def with_owners(items, runtime_results):
     """Token objects with the ownerReference to their model server (uid from the apply results)."""
-    uids = {}
-    for res in runtime_results or []:
-        if res.get("kind", "ServingRuntime") != "ServingRuntime":
-            continue
-        md = (res.get("result") or {}).get("metadata") or {}
-        if md.get("uid"):
-            uids[(res.get("namespace") or md.get("namespace"), res.get("name") or md.get("name"))] = md["uid"]
-    out = []
-    for entry in items or []:
-        entry = copy.deepcopy(entry)
-        uid = uids.get((entry.get("namespace"), entry.get("owner")))
-        if uid:
-            entry["patch"]["metadata"]["ownerReferences"] = [{
-                "apiVersion": SR_API, "kind": "ServingRuntime", "name": entry["owner"], "uid": uid}]
-        entry.pop("owner", None)
-        out.append(entry)
-    return out
+    return _models.with_owners(items, runtime_results, owner_api=SR_API, owner_kind="ServingRuntime")
 
 
 # ------------------------------------------------------------------------------------------ plan

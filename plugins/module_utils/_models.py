@@ -889,11 +889,12 @@ def _token_refs(name, ns, secret_names):
     return refs
 
 
-def with_owners(items, isvc_results):
-    """Token objects with the ownerReference to their InferenceService (uid from the apply results)."""
+def with_owners(items, isvc_results, owner_api=ISVC_API, owner_kind="InferenceService"):
+    """Token objects with the ownerReference to their owner (an InferenceService by default; uid from
+    the apply results of the owners)."""
     uids = {}
     for res in isvc_results or []:
-        if res.get("kind", "InferenceService") != "InferenceService":
+        if res.get("kind", owner_kind) != owner_kind:
             continue
         md = (res.get("result") or {}).get("metadata") or {}
         if md.get("uid"):
@@ -904,7 +905,7 @@ def with_owners(items, isvc_results):
         uid = uids.get((entry.get("namespace"), entry.get("owner")))
         if uid:
             entry["patch"]["metadata"]["ownerReferences"] = [{
-                "apiVersion": ISVC_API, "kind": "InferenceService", "name": entry["owner"], "uid": uid}]
+                "apiVersion": owner_api, "kind": owner_kind, "name": entry["owner"], "uid": uid}]
         entry.pop("owner", None)
         out.append(entry)
     return out
