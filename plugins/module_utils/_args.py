@@ -46,6 +46,22 @@ def with_connection(spec):
     return out
 
 
+def pod_groups_spec():
+    """Argument spec of a list of pod groups (pods_verify ``groups``, resource_wait ``pods.groups``)."""
+    return dict(
+        type="list",
+        elements="dict",
+        required=True,
+        options=dict(
+            name=dict(type="str"),
+            label_selector=dict(type="str"),
+            name_prefix=dict(type="str"),
+            min_ready=dict(type="int", default=1),
+            containers=dict(type="list", elements="str"),
+        ),
+    )
+
+
 def predicate_spec():
     return copy.deepcopy(PREDICATE_OPTIONS)
 

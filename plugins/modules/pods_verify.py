@@ -170,7 +170,7 @@ elapsed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import run_module, with_connection
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import pod_groups_spec, run_module, with_connection
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
     InvalidInput,
@@ -192,18 +192,7 @@ def argspec():
     return with_connection(
         dict(
             namespace=dict(type="str", required=True),
-            groups=dict(
-                type="list",
-                elements="dict",
-                required=True,
-                options=dict(
-                    name=dict(type="str"),
-                    label_selector=dict(type="str"),
-                    name_prefix=dict(type="str"),
-                    min_ready=dict(type="int", default=1),
-                    containers=dict(type="list", elements="str"),
-                ),
-            ),
+            groups=pod_groups_spec(),
             timeout=dict(type="int", default=600),
             fail_fast=dict(type="bool", default=True),
             unready_timeout=dict(type="int", default=0),

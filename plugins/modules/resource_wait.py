@@ -276,6 +276,7 @@ message:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import (
+    pod_groups_spec,
     predicate_spec,
     run_module,
     with_connection,
@@ -314,18 +315,7 @@ def argspec():
             default=[],
             options=dict(
                 namespace=dict(type="str", required=True),
-                groups=dict(
-                    type="list",
-                    elements="dict",
-                    required=True,
-                    options=dict(
-                        name=dict(type="str"),
-                        label_selector=dict(type="str"),
-                        name_prefix=dict(type="str"),
-                        min_ready=dict(type="int", default=1),
-                        containers=dict(type="list", elements="str"),
-                    ),
-                ),
+                groups=pod_groups_spec(),
             ),
         ),
         unready_timeout=dict(type="int", default=0),
