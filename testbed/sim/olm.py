@@ -188,6 +188,11 @@ class SubscriptionController(Controller):
             if target in (dig(cand, "spec", "clusterServiceVersionNames") or []):
                 if ip is None or cand["spec"].get("generation", 0) >= ip["spec"].get("generation", 0):
                     ip = cand
+        if (ip is not None and installed is None and dig(ip, "status", "phase") == "Complete"
+                and self.kube.get(R.CSV, target, ns) is None):
+            # the CSV this plan installed was deleted (by hand, to retry a failed install): as OLM, a
+            # Complete plan whose CSV is gone is not an install; resolve again with a new plan
+            ip = None
         if installed == target and (ip is None or dig(ip, "status", "phase") == "Complete"):
             ip_done = True
         else:
@@ -294,6 +299,10 @@ class InstallPlanController(Controller):
         for c in crd_objs:
             self.mgr.apply(R.CRD, c, MANAGER)
         replaces = (ip["metadata"].get("annotations") or {}).get("testbed.openshift-ai.io/replaces") or None
+        if any(dig(self.kube.get(R.CSV, n, ns), "metadata", "deletionTimestamp") for n in csvs):
+            # a CSV of the same name is still being deleted: create it once it is gone
+            self.mgr.set_status(R.INSTALLPLAN, ip, dict(base, phase="Installing", conditions=[resolved]))
+            return 1.0
         for csv_name in csvs:
             self._ensure_csv(pkg, csv_name, channel, ns, replaces)
         established = all(_established(self.mgr.get(R.CRD, c["metadata"]["name"])) for c in crd_objs)
@@ -309,7 +318,8 @@ class InstallPlanController(Controller):
         return None
 
     def _ensure_csv(self, pkg: Package, csv_name: str, channel: str, ns: str, replaces: Optional[str]):
-        if self.mgr.get(R.CSV, csv_name, ns) is not None:
+        # a live read: the informer may still hold a CSV deleted a moment ago
+        if self.kube.get(R.CSV, csv_name, ns) is not None:
             return
         ann = {"alm-examples": alm_examples(pkg), "olm.skipRange": "",
                "operatorframework.io/suggested-namespace": pkg.suggested_namespace,
@@ -320,7 +330,8 @@ class InstallPlanController(Controller):
         body["spec"].pop("replaces", None)
         if replaces and replaces != csv_name:
             body["spec"]["replaces"] = replaces
-        out, created = self.mgr.create_if_missing(R.CSV, body)
+        out, created = self.kube.create_if_missing(R.CSV, body)
+        self.mgr.informer(R.CSV).upsert(out)
         if created:
             log.info("created csv %s/%s", ns, csv_name)
 

@@ -303,6 +303,19 @@ def test_fault_csv_failed(k8s):
     wait_installed(k8s, "gpu-operator-certified")
 
 
+def test_deleted_csv_is_installed_again_while_its_subscription_remains(k8s):
+    """As OLM: deleting a CSV whose Subscription remains reinstalls it with a new InstallPlan
+    (the earlier plan is Complete but installed nothing that exists any more)."""
+    package, csv_name = "gpu-operator-certified", "gpu-operator-certified.v25.3.1"
+    ns = OPERATORS[package][0]
+    wait_installed(k8s, package)
+    before = {ip["metadata"]["name"] for ip in ip_for(k8s, package, csv_name)}
+    delete(k8s, V1A1, "ClusterServiceVersion", csv_name, ns)
+    wait_for(lambda: {ip["metadata"]["name"] for ip in ip_for(k8s, package, csv_name)} - before, desc="a new plan")
+    _sub, csv = wait_installed(k8s, package)
+    assert csv["metadata"]["name"] == csv_name
+
+
 def test_rhoai_216_reports_legacy_condition_names(k8s):
     """RHOAI 2.16 (installed above): kserveReady / ReconcileCompleted, no KserveReady."""
     dsc_api = ("datasciencecluster.opendatahub.io/v1", "DataScienceCluster")
