@@ -35,6 +35,8 @@ FOREIGN_PROVIDER = {
     "name": "other-ext-authz",
     "envoyExtAuthzHttp": {"service": "ext-authz.other.svc.cluster.local", "port": 8000},
 }
+FOREIGN_PORT = 9443
+FOREIGN_ENV = {"name": "EXAMPLE_TEAM_SETTING", "value": "on"}
 USER_LABELS = {"team.example.com/owner": "platform"}
 USER_ANNOTATIONS = {"team.example.com/ticket": "OPS-1234"}
 
@@ -74,7 +76,8 @@ def _prepare_foreign_state(k8s, kubeconfig):
             "kind": "ServiceMeshControlPlane",
             "metadata": {"name": "minimal", "namespace": "istio-system",
                          "labels": USER_LABELS, "annotations": USER_ANNOTATIONS},
-            "spec": {"techPreview": {"meshConfig": {"extensionProviders": [FOREIGN_PROVIDER]}}},
+            "spec": {"techPreview": {"meshConfig": {"extensionProviders": [FOREIGN_PROVIDER]}},
+                     "proxy": {"networking": {"trafficControl": {"inbound": {"excludedPorts": [FOREIGN_PORT]}}}}},
         },
     )
 
@@ -135,6 +138,8 @@ def test_manual_install_end_to_end(fresh_testbed):
     assert FOREIGN_PROVIDER in providers, providers
     assert "redhat-ods-applications-auth-provider" in [p["name"] for p in providers], providers
     assert not missing_from({"labels": USER_LABELS, "annotations": USER_ANNOTATIONS}, smcp["metadata"])
+    excluded = smcp["spec"]["proxy"]["networking"]["trafficControl"]["inbound"]["excludedPorts"]
+    assert FOREIGN_PORT in excluded and 8444 in excluded, excluded
     ns = get_object(k8s, "v1", "Namespace", "istio-system")
     assert not missing_from({"labels": USER_LABELS, "annotations": USER_ANNOTATIONS}, ns["metadata"])
     dsc = get_object(k8s, "datasciencecluster.opendatahub.io/v1", "DataScienceCluster", "default-dsc")
@@ -155,6 +160,14 @@ def test_manual_install_end_to_end(fresh_testbed):
                       "tls": {"httpsRedirect": True}}
     gateways.patch(name="knative-ingress-gateway", namespace="knative-serving", content_type="application/merge-patch+json",
                    body={"spec": {"servers": gw["spec"]["servers"] + [foreign_server]}})
+    # ... and so is a variable someone else adds to the net-istio controller's environment
+    ks_api = k8s.resources.get(api_version="operator.knative.dev/v1beta1", kind="KnativeServing")
+    workloads = ks_api.get(name="knative-serving", namespace="knative-serving").to_dict()["spec"]["workloads"]
+    for w in workloads:
+        if w["name"] == "net-istio-controller":
+            w["env"][0]["envVars"].append(FOREIGN_ENV)
+    ks_api.patch(name="knative-serving", namespace="knative-serving", content_type="application/merge-patch+json",
+                 body={"spec": {"workloads": workloads}})
 
     # 5. Second run: nothing changes, the foreign server included.
     run = ansible_playbook(PLAYBOOK, kubeconfig, MANUAL, timeout=INSTALL_TIMEOUT)
@@ -163,6 +176,9 @@ def test_manual_install_end_to_end(fresh_testbed):
     assert stats(run).get("changed") == 0, "second run changed: %s" % changed
     servers = get_object(k8s, "networking.istio.io/v1beta1", "Gateway", "knative-ingress-gateway", "knative-serving")["spec"]["servers"]
     assert [sv["port"]["name"] for sv in servers] == ["https", "http-redirect"], servers
+    ks = get_object(k8s, "operator.knative.dev/v1beta1", "KnativeServing", "knative-serving", "knative-serving")
+    net_istio = [w for w in ks["spec"]["workloads"] if w["name"] == "net-istio-controller"][0]
+    assert FOREIGN_ENV in net_istio["env"][0]["envVars"], net_istio
     rv_before = full_snapshot(k8s)
 
     # 6. --check --diff on the converged cluster: nothing to change.
