@@ -81,7 +81,14 @@ def _norm_paths(mapping, what):
     return out
 
 
-def keyed_merge(base, patch, list_merge_keys=None, remove_entries=None):
+class _ReplaceMap(object):
+    """Marks a path of ``replace_maps`` among the list merge keys (a mapping there is replaced)."""
+
+
+_REPLACE_MAP = _ReplaceMap()
+
+
+def keyed_merge(base, patch, list_merge_keys=None, remove_entries=None, replace_maps=None):
     """Return ``base`` with ``patch`` merged in; neither argument is modified.
 
     - dicts merge recursively; a ``None`` value in the patch deletes the key (RFC 7386);
@@ -92,12 +99,19 @@ def keyed_merge(base, patch, list_merge_keys=None, remove_entries=None):
       is merged as a set: values of the patch that are missing are appended, the others stay;
     - any other list is replaced;
     - ``remove_entries`` (dotted path -> key values) then drops entries of keyed lists (for a
-      ``"."`` list: the values themselves).
+      ``"."`` list: the values themselves);
+    - a mapping at a path of ``replace_maps`` (dotted paths) is the patch's mapping exactly: live keys
+      the patch does not have are removed (a selector the caller owns as a whole, so that changing it
+      never leaves the union of the old and the new keys).
     """
     keys = _norm_paths(list_merge_keys, "list_merge_keys")
+    for path in _norm_paths(dict((p, True) for p in (replace_maps or [])), "replace_maps"):
+        if path in keys:
+            raise InvalidInput("replace_maps: %s is also in list_merge_keys" % ".".join(path))
+        keys[path] = _REPLACE_MAP
     removals = _norm_paths(remove_entries, "remove_entries")
     for path in removals:
-        if path not in keys:
+        if path not in keys or keys[path] is _REPLACE_MAP:
             raise InvalidInput(
                 "remove_entries: %s is not in list_merge_keys, so its key field is unknown" % ".".join(path)
             )
@@ -108,6 +122,8 @@ def keyed_merge(base, patch, list_merge_keys=None, remove_entries=None):
 
 
 def _merge(base, patch, path, keys):
+    if isinstance(patch, dict) and keys.get(path) is _REPLACE_MAP:
+        return dict((k, copy.deepcopy(v)) for k, v in patch.items() if v is not None)
     if isinstance(patch, dict):
         out = dict(base) if isinstance(base, dict) else {}
         for k, v in patch.items():
@@ -116,7 +132,7 @@ def _merge(base, patch, path, keys):
             else:
                 out[k] = _merge(out.get(k), v, path + (k,), keys)
         return out
-    if isinstance(patch, list) and path in keys:
+    if isinstance(patch, list) and path in keys and keys[path] is not _REPLACE_MAP:
         return _merge_keyed_list(base if isinstance(base, list) else [], patch, path, keys)
     return copy.deepcopy(patch)
 
@@ -328,7 +344,8 @@ class Service(object):
             raise api_error(e, "create", describe(body.get("kind"), meta.get("name"), namespace))
 
     def patch(
-        self, api_version, kind, name, namespace=None, patch=None, list_merge_keys=None, remove_entries=None, create=False
+        self, api_version, kind, name, namespace=None, patch=None, list_merge_keys=None, remove_entries=None, create=False,
+        replace_maps=None,
     ):
         """Merge ``patch`` into the object idempotently; see the module docstring. Returns PatchResult."""
         patch = patch or {}
@@ -340,7 +357,7 @@ class Service(object):
         namespace = namespace if resource.namespaced else None
         what = describe(kind, name, namespace)
         # Validate the merge arguments before any request.
-        keyed_merge({}, patch, list_merge_keys, remove_entries)
+        keyed_merge({}, patch, list_merge_keys, remove_entries, replace_maps)
 
         last_conflict = None
         for attempt in range(CONFLICT_RETRIES):
@@ -356,7 +373,7 @@ class Service(object):
                         name=name,
                         namespace=namespace,
                     )
-                body = keyed_merge({}, patch, list_merge_keys, remove_entries)
+                body = keyed_merge({}, patch, list_merge_keys, remove_entries, replace_maps)
                 body["apiVersion"] = api_version
                 body["kind"] = kind
                 body.setdefault("metadata", {})["name"] = name
@@ -369,7 +386,7 @@ class Service(object):
                     continue
                 return PatchResult(True, None, after, "create")
 
-            desired = keyed_merge(live, patch, list_merge_keys, remove_entries)
+            desired = keyed_merge(live, patch, list_merge_keys, remove_entries, replace_maps)
             if not objects_differ(live, desired):
                 return PatchResult(False, live, live, "none")
             body = merge_patch_between(live, desired)

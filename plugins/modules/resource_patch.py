@@ -92,6 +92,15 @@ options:
         Removing an absent entry changes nothing.
     type: dict
     default: {}
+  replace_maps:
+    description:
+      - Dotted paths (from the object root) of mappings that O(patch) gives as a whole, such as a
+        selector - live keys that the patch does not have are removed there, so a changed selector
+        never ends up as the union of the old and the new keys.
+      - Elsewhere mappings merge key by key and keep what others wrote.
+    type: list
+    elements: str
+    default: []
   create:
     description:
       - Create the object from O(patch) (plus O(api_version), O(kind), O(name), O(namespace))
@@ -213,6 +222,7 @@ def argspec():
             patch=dict(type="dict", default={}),
             list_merge_keys=dict(type="dict", default={}, no_log=False),
             remove_entries=dict(type="dict", default={}),
+            replace_maps=dict(type="list", elements="str", default=[]),
             create=dict(type="bool", default=False),
         )
     )
@@ -232,6 +242,7 @@ def execute(module):
         patch=params["patch"],
         list_merge_keys=params["list_merge_keys"],
         remove_entries=params["remove_entries"],
+        replace_maps=params["replace_maps"],
         create=params["create"],
     )
     result = dict(changed=outcome.changed, result=redact(outcome.after), method=outcome.method)

@@ -213,6 +213,26 @@ def test_missing_object_names_the_object_unless_create(k8s, kubeconfig, ns):
     assert again["changed"] is False, again
 
 
+def test_replace_maps_changes_a_selector_instead_of_adding_to_it(k8s, kubeconfig, ns):
+    """A selector given in replace_maps is the patch's exactly: the old key goes, labels still merge."""
+    def args(selector):
+        return {"kind": "Service", "name": "gw", "namespace": ns, "create": True, "replace_maps": ["spec.selector"],
+                "patch": {"metadata": {"labels": {"app": "gw"}},
+                          "spec": {"selector": selector, "ports": [{"name": "https", "port": 443}]}}}
+
+    first = run_module("resource_patch", args({"knative": "ingressgateway"}), kubeconfig)
+    assert first["changed"] is True, first
+    api(k8s, "v1", "Service").patch(name="gw", namespace=ns, body={"metadata": {"labels": {"team": "x"}}},
+                                   content_type="application/merge-patch+json")
+    changed = run_module("resource_patch", args({"istio": "ingressgateway"}), kubeconfig, diff=True)
+    assert changed["changed"] is True, changed
+    live = api(k8s, "v1", "Service").get(name="gw", namespace=ns).to_dict()
+    assert live["spec"]["selector"] == {"istio": "ingressgateway"}, live["spec"]
+    assert live["metadata"]["labels"] == {"app": "gw", "team": "x"}, live["metadata"]
+    again = run_module("resource_patch", args({"istio": "ingressgateway"}), kubeconfig)
+    assert again["changed"] is False, again
+
+
 def test_secret_values_never_returned(k8s, kubeconfig, ns):
     args = {
         "kind": "Secret",
