@@ -11,6 +11,8 @@ from __future__ import annotations
 from . import resources as R
 
 MANAGER = "sim-admission"
+# control plane versions a Service Mesh 2.x operator reconciles
+SMCP_VERSIONS = ["v2.0", "v2.1", "v2.2", "v2.3", "v2.4", "v2.5", "v2.6"]
 
 
 def _policy(name: str, group: str, version: str, plural: str, validations: list, param=None,
@@ -40,6 +42,20 @@ def policies_for(package: str) -> list:
               "message": "only one service mesh may be installed per project/namespace",
               "reason": "Forbidden"}],
             param=R.SMCP,
+        ), _policy(
+            # the operator's webhook refuses a control plane version it does not know, and an identity
+            # type other than the two it implements (a wrong spec must not go Ready in the testbed)
+            "smcp.spec.validation.maistra.io", "maistra.io", "*", "servicemeshcontrolplanes",
+            [{"expression": "!has(object.spec.version) || object.spec.version in " + repr(SMCP_VERSIONS),
+              "messageExpression": "'invalid Version specified: ' + string(object.spec.version) + "
+                                   "'; supported versions are: " + ", ".join(SMCP_VERSIONS) + "'",
+              "reason": "Invalid"},
+             {"expression": "!has(object.spec.security) || !has(object.spec.security.identity) || "
+                            "!has(object.spec.security.identity.type) || "
+                            "object.spec.security.identity.type in ['Kubernetes', 'ThirdParty']",
+              "message": "spec.security.identity.type must be Kubernetes or ThirdParty",
+              "reason": "Invalid"}],
+            operations=("CREATE", "UPDATE"),
         )]
     if package == "serverless-operator":
         return [
@@ -72,3 +88,10 @@ def install(mgr, package: str) -> None:
     for policy, binding in policies_for(package):
         mgr.apply(R.VAP, policy, MANAGER)
         mgr.apply(R.VAPB, binding, MANAGER)
+
+
+def uninstall(mgr, package: str) -> None:
+    """OLM removes a CSV's webhook configurations with the CSV: the stand-in policies go too."""
+    for policy, binding in policies_for(package):
+        mgr.delete(R.VAPB, binding["metadata"]["name"])
+        mgr.delete(R.VAP, policy["metadata"]["name"])

@@ -17,6 +17,7 @@ from testbed.sim.faults import clear_faults, set_fault
 from test_sim_support import (
     when,
     all_pods_ready,
+    api,
     client,
     cond,
     create,
@@ -220,6 +221,25 @@ def test_refusal_second_control_plane(k8s):
             },
         )
     assert "only one service mesh may be installed per project/namespace" in str(ei.value)
+
+
+def test_refusal_unknown_control_plane_version_or_identity(k8s):
+    """The mesh webhook refuses a version it does not reconcile and an unknown identity type, on
+    create and on update, so a wrong spec cannot go Ready in the testbed."""
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
+    smcp = api(k8s, "maistra.io/v2", "ServiceMeshControlPlane")
+    version = get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "minimal", "istio-system")["spec"].get("version")
+    with pytest.raises(DynamicApiError) as ei:
+        create(k8s, {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
+                     "metadata": {"name": "bad", "namespace": "default"}, "spec": {"version": "v2.99"}})
+    assert "invalid Version specified: v2.99" in str(ei.value)
+    for body in ({"spec": {"version": "v3.0"}}, {"spec": {"security": {"identity": {"type": "Vault"}}}}):
+        with pytest.raises(DynamicApiError) as ei:
+            smcp.patch(name="minimal", namespace="istio-system", body=body,
+                       content_type="application/merge-patch+json")
+        assert "Invalid" in str(ei.value) or "invalid" in str(ei.value), str(ei.value)
+    assert get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "minimal", "istio-system")["spec"].get("version") == version
 
 
 def test_refusal_existing_knative_serving(k8s):
