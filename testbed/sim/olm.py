@@ -530,6 +530,12 @@ class CSVController(Controller):
     def on_deleted(self, obj):
         if "olm.copiedFrom" not in (obj["metadata"].get("labels") or {}):
             self._delete_copies(obj["metadata"]["name"])
+            pkg = package_of_csv(obj["metadata"]["name"])
+            # the original CSV is gone and no other CSV of the package remains (an upgrade replaces one)
+            if pkg is not None and dig(obj, "status", "reason") != "Copied" and not any(
+                    package_of_csv(c["metadata"]["name"]) == pkg and dig(c, "status", "reason") != "Copied"
+                    for c in self.mgr.informer(R.CSV).items()):
+                admission.uninstall(self.mgr, pkg.name)
 
 
 class OperatorGroupController(Controller):
