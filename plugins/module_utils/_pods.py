@@ -36,6 +36,12 @@ FATAL_WAITING_REASONS = (
     "RunContainerError",
 )
 FATAL_REASONS = FATAL_WAITING_REASONS + ("OOMKilled", "Unschedulable")
+# Reasons that are often transient: a first pull attempt that fails on a registry hiccup, a Secret
+# or ConfigMap an operator is still creating, a pod waiting for the autoscaler to add a node. With a
+# grace (the modules' transient_grace) they count only once they last that long; a pull that keeps
+# failing turns into ImagePullBackOff, which is fatal at once.
+TRANSIENT_REASONS = ("ErrImagePull", "CreateContainerConfigError", "Unschedulable")
+TRANSIENT_GRACE = 20
 # Waiting reasons about the image itself: the diagnosis names the image the pod spec asks for,
 # whatever the container runtime's wording (CRI-O's ErrImagePull message splits tag and repository).
 IMAGE_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
@@ -380,7 +386,37 @@ def _epoch(timestamp):
         return None
 
 
-def group_problems(groups, pods, tracker=None):
+class TransientGrace(object):
+    """Holds back problems of TRANSIENT_REASONS until the same pod, container and reason has been
+    seen for ``grace`` seconds (monotonic ``clock``); other problems pass at once. ``grace`` 0
+    passes everything."""
+
+    def __init__(self, grace, clock=time.monotonic):
+        self.grace = float(grace or 0)
+        self.clock = clock
+        self.since = {}
+
+    def filter(self, problems):
+        if self.grace <= 0:
+            return list(problems)
+        now = self.clock()
+        out, seen = [], set()
+        for problem in problems:
+            if problem.reason not in TRANSIENT_REASONS:
+                out.append(problem)
+                continue
+            key = (problem.namespace, problem.pod, problem.container, problem.reason)
+            seen.add(key)
+            age = now - self.since.setdefault(key, now)
+            if age >= self.grace:
+                problem.message = "%s (for %.0fs)" % (problem.message, age) if problem.message else "for %.0fs" % age
+                out.append(problem)
+        for key in [k for k in self.since if k not in seen]:
+            del self.since[key]  # the state cleared: a later occurrence starts over
+        return out
+
+
+def group_problems(groups, pods, tracker=None, grace=None):
     """Fatal problems of the pods of the groups that do not have min_ready ready pods yet.
 
     A group that already has enough ready pods is not failed by a broken leftover or surplus pod
@@ -392,6 +428,8 @@ def group_problems(groups, pods, tracker=None):
             continue
         members = [p for p in pods if group.selects(p)]
         found = [pr for pod in members for pr in diagnose(pod)]
+        if grace is not None:
+            found = grace.filter(found)
         if tracker is not None:
             found.extend(tracker.problems(members))
         for problem in found:
@@ -402,17 +440,20 @@ def group_problems(groups, pods, tracker=None):
     return problems, report
 
 
-def pods_evaluator(groups, fail_fast=True, events=None, unready_timeout=0, clock=time.monotonic, wall=time.time):
+def pods_evaluator(groups, fail_fast=True, events=None, unready_timeout=0, clock=time.monotonic, wall=time.time,
+                   transient_grace=0):
     """Evaluation for the waiter: fails (fail_fast) on the first fatal pod problem of a group that
     is not ready yet, naming pod, container, reason, message and the pod's recent events
     (``events(problem) -> [str]``); with ``unready_timeout`` a container running but not ready
-    that long counts as a problem (NotReady). Done when every group has at least min_ready ready
-    pods with the expected containers."""
+    that long counts as a problem (NotReady); with ``transient_grace`` a problem of
+    TRANSIENT_REASONS counts once it has lasted that long. Done when every group has at least
+    min_ready ready pods with the expected containers."""
     tracker = UnreadyTracker(unready_timeout, clock, wall)
+    grace = TransientGrace(transient_grace, clock)
 
     def evaluate(pods):
         if fail_fast:
-            problems, report = group_problems(groups, pods, tracker)
+            problems, report = group_problems(groups, pods, tracker, grace)
             if problems:
                 return Outcome(False, failure_message(problems, events), failed=True)
         else:
@@ -424,14 +465,16 @@ def pods_evaluator(groups, fail_fast=True, events=None, unready_timeout=0, clock
     return evaluate
 
 
-def pod_watch_evaluator(namespace, groups, events=None, unready_timeout=0, clock=time.monotonic, wall=time.time):
+def pod_watch_evaluator(namespace, groups, events=None, unready_timeout=0, clock=time.monotonic, wall=time.time,
+                        transient_grace=0):
     """Failure-only evaluation of the pods of one namespace, for a wait on another object: fails
     like :func:`pods_evaluator` on a broken pod of a group that is not ready, never succeeds by
     itself (readiness of the pods is pods_verify's business)."""
     tracker = UnreadyTracker(unready_timeout, clock, wall)
+    grace = TransientGrace(transient_grace, clock)
 
     def evaluate(pods):
-        problems, _report = group_problems(groups, pods or [], tracker)
+        problems, _report = group_problems(groups, pods or [], tracker, grace)
         if problems:
             return Outcome(False, "in namespace %s: %s" % (namespace, failure_message(problems, events)), failed=True)
         return Outcome(False, "no broken pod in namespace %s" % namespace)

@@ -100,6 +100,15 @@ options:
       - C(0) disables this check (containers may take any time up to O(timeout) to become ready).
     type: int
     default: 0
+  transient_grace:
+    description:
+      - With O(fail_fast), seconds that a usually transient state must last before it fails the task -
+        a first C(ErrImagePull) (a pull that keeps failing turns into C(ImagePullBackOff), which fails at
+        once), C(CreateContainerConfigError) (a Secret or ConfigMap still being created) and
+        C(Unschedulable) (a node still being added).
+      - C(0) fails on them at once.
+    type: int
+    default: 20
 seealso:
   - module: openshift_ai.model_serving.resource_wait
 """
@@ -196,6 +205,7 @@ def argspec():
             timeout=dict(type="int", default=600),
             fail_fast=dict(type="bool", default=True),
             unready_timeout=dict(type="int", default=0),
+            transient_grace=dict(type="int", default=20),
         )
     )
 
@@ -220,6 +230,8 @@ def execute(module):
         raise InvalidInput("timeout must not be negative")
     if params["unready_timeout"] < 0:
         raise InvalidInput("unready_timeout must not be negative")
+    if params["transient_grace"] < 0:
+        raise InvalidInput("transient_grace must not be negative")
     groups = [Group(spec) for spec in params["groups"]]
     client = Client(params)
     namespace = params["namespace"]
@@ -228,6 +240,7 @@ def execute(module):
         fail_fast=params["fail_fast"],
         events=lambda problem: recent_events(client, namespace, problem.pod),
         unready_timeout=params["unready_timeout"],
+        transient_grace=params["transient_grace"],
     )
     # One group with a label selector: let the server filter; otherwise watch the namespace.
     waiter = Waiter(client, "v1", "Pod", namespace=namespace, label_selector=server_selector(groups))
@@ -240,9 +253,9 @@ def execute(module):
             module.warn("check mode, not waiting: %s" % outcome.message)
         return dict(changed=False, pods=summaries, groups=report, elapsed=0.0)
     try:
-        if params["unready_timeout"] > 0 and params["fail_fast"]:
-            # MultiWaiter re-evaluates every second, so a container that stays unready is
-            # reported without waiting for another pod event.
+        if (params["unready_timeout"] > 0 or params["transient_grace"] > 0) and params["fail_fast"]:
+            # MultiWaiter re-evaluates every second, so a container that stays unready (or in a
+            # transient state past its grace) is reported without waiting for another pod event.
             result = MultiWaiter([waiter]).wait(_first(evaluate), params["timeout"], waiter.describe())
         else:
             result = waiter.wait(evaluate, params["timeout"])

@@ -192,6 +192,13 @@ options:
         broken (reason C(NotReady)). C(0) disables this check.
     type: int
     default: 0
+  transient_grace:
+    description:
+      - With O(pods), seconds that a usually transient state must last before it counts as broken -
+        a first C(ErrImagePull), C(CreateContainerConfigError) and C(Unschedulable) (see
+        M(openshift_ai.model_serving.pods_verify)). C(0) counts them at once.
+    type: int
+    default: 20
   timeout:
     description:
       - Seconds to wait before failing. The failure message shows the last status seen.
@@ -319,6 +326,7 @@ def argspec():
             ),
         ),
         unready_timeout=dict(type="int", default=0),
+        transient_grace=dict(type="int", default=20),
         timeout=dict(type="int", default=300),
     )
     spec.update(predicate_spec())
@@ -339,6 +347,8 @@ def execute(module):
         failures.append(pred)
     if params["unready_timeout"] < 0:
         raise InvalidInput("unready_timeout must not be negative")
+    if params["transient_grace"] < 0:
+        raise InvalidInput("transient_grace must not be negative")
     pod_specs = []
     for i, spec in enumerate(params["pods"]):
         if not spec["groups"]:
@@ -386,6 +396,7 @@ def _wait_watching_pods(client, waiter, evaluate, pod_specs, params):
                 groups,
                 events=_events_reader(client, namespace),
                 unready_timeout=params["unready_timeout"],
+                transient_grace=params["transient_grace"],
             )
         )
     combined = with_pod_watch(evaluate, pod_evaluates, waiter.describe())

@@ -5,6 +5,8 @@ import pytest
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods import (
     Group,
+    PodProblem,
+    TransientGrace,
     diagnose,
     evaluate_groups,
     format_events,
@@ -310,3 +312,26 @@ def test_pod_watch_names_the_object_its_status_and_the_broken_pod():
         assert text in outcome.message, outcome.message
     ready = dict(smcp, status={"conditions": [{"type": "Ready", "status": "True"}]})
     assert evaluate([[ready], [pod("istiod-minimal-1", labels={}, containers=("discovery",))]]).done
+
+
+def test_transient_states_count_only_after_their_grace():
+    now = [100.0]
+    groups = [Group({"name_prefix": "app-"})]
+    pulling = pod("app-1", ready=False, statuses=[waiting("app", "ErrImagePull", "manifest unknown")], phase="Pending")
+    evaluate = pods_evaluator(groups, transient_grace=20, clock=lambda: now[0])
+    assert not evaluate([pulling]).failed  # a first pull failure may be a registry hiccup
+    now[0] += 19
+    assert not evaluate([pulling]).failed
+    now[0] += 1
+    failed = evaluate([pulling])
+    assert failed.failed and "ErrImagePull" in failed.message and "for 20s" in failed.message
+    # a pull that keeps failing becomes ImagePullBackOff: fatal at once, whatever the grace
+    backoff = pod("app-2", ready=False, statuses=[waiting("app", "ImagePullBackOff", "Back-off")], phase="Pending")
+    assert pods_evaluator(groups, transient_grace=20, clock=lambda: now[0])([backoff]).failed
+    # a state that clears starts over the next time
+    grace = TransientGrace(20, clock=lambda: now[0])
+    problem = PodProblem("app-1", None, "Unschedulable", "0/3 nodes are available", "ns")
+    assert grace.filter([problem]) == []
+    now[0] += 30
+    assert grace.filter([]) == []
+    assert grace.filter([PodProblem("app-1", None, "Unschedulable", "again", "ns")]) == []

@@ -89,7 +89,7 @@ def test_check_mode_does_not_wait(fake_cluster):
 
 
 def test_pods_verify_single_group_uses_server_side_selector(fake_cluster):
-    params = defaults(pods_verify.argspec(), namespace="n", groups=[
+    params = defaults(pods_verify.argspec(), namespace="n", transient_grace=0, groups=[
         {"name": None, "label_selector": "app=a", "name_prefix": None, "min_ready": 1, "containers": None}])
     result = pods_verify.execute(FakeModule(params))
     assert fake_cluster.last.kw["label_selector"] == "app=a" and fake_cluster.last.kind == "Pod"
@@ -103,7 +103,7 @@ def test_pods_verify_timeout_carries_pod_summaries(monkeypatch):
 
     monkeypatch.setattr(pods_verify, "Waiter", TimingOut)
     monkeypatch.setattr(pods_verify, "Client", lambda params: object())
-    params = defaults(pods_verify.argspec(), namespace="n", groups=[
+    params = defaults(pods_verify.argspec(), namespace="n", transient_grace=0, groups=[
         {"name": "a", "label_selector": "app=a", "name_prefix": None, "min_ready": 1, "containers": None}])
     with pytest.raises(WaitTimeout) as err:
         pods_verify.execute(FakeModule(params))
