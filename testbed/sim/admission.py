@@ -18,7 +18,9 @@ SMCP_VERSIONS = ["v2.0", "v2.1", "v2.2", "v2.3", "v2.4", "v2.5", "v2.6"]
 def _policy(name: str, group: str, version: str, plural: str, validations: list, param=None,
             operations=("CREATE",)) -> tuple[dict, dict]:
     spec = {
-        "failurePolicy": "Ignore",  # a paramKind not yet in discovery must not deny
+        # as the operators' webhooks: Fail; a policy with a paramKind Ignores, since a paramKind not
+        # yet in discovery must not deny every request
+        "failurePolicy": "Ignore" if param else "Fail",
         "matchConstraints": {"resourceRules": [{
             "apiGroups": [group], "apiVersions": ["*"], "operations": list(operations), "resources": [plural],
         }]},
@@ -46,11 +48,11 @@ def policies_for(package: str) -> list:
             # the operator's webhook refuses a control plane version it does not know, and an identity
             # type other than the two it implements (a wrong spec must not go Ready in the testbed)
             "smcp.spec.validation.maistra.io", "maistra.io", "*", "servicemeshcontrolplanes",
-            [{"expression": "!has(object.spec.version) || object.spec.version in " + repr(SMCP_VERSIONS),
+            [{"expression": "!has(object.spec) || !has(object.spec.version) || object.spec.version in " + repr(SMCP_VERSIONS),
               "messageExpression": "'invalid Version specified: ' + string(object.spec.version) + "
                                    "'; supported versions are: " + ", ".join(SMCP_VERSIONS) + "'",
               "reason": "Invalid"},
-             {"expression": "!has(object.spec.security) || !has(object.spec.security.identity) || "
+             {"expression": "!has(object.spec) || !has(object.spec.security) || !has(object.spec.security.identity) || "
                             "!has(object.spec.security.identity.type) || "
                             "object.spec.security.identity.type in ['Kubernetes', 'ThirdParty']",
               "message": "spec.security.identity.type must be Kubernetes or ThirdParty",
