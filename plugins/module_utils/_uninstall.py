@@ -74,6 +74,9 @@ def owned(obj, field_manager=FIELD_MANAGER):
 def selected(obj, entry):
     """(delete?, reason kept) for one listed object and its selector entry."""
     meta = obj.get("metadata") or {}
+    suffixes = entry.get("name_suffixes")
+    if suffixes and not any((meta.get("name") or "").endswith(x) for x in suffixes):
+        return False, "name does not end with %s" % " or ".join(suffixes)
     annotations = meta.get("annotations") or {}
     for key, value in sorted((entry.get("annotations") or {}).items()):
         if annotations.get(key) != value:
@@ -192,8 +195,8 @@ class Deleter(object):
         found, seen = [], set()
         for entry in entries:
             api_version, kind = entry["api_version"], entry["kind"]
-            if not entry.get("name") and not entry.get("label_selector") and not entry.get("namespace"):
-                raise InvalidInput("resources: %s needs a name, a label_selector or a namespace" % kind)
+            if not (entry.get("name") or entry.get("label_selector") or entry.get("namespace") or entry.get("name_suffixes")):
+                raise InvalidInput("resources: %s needs a name, a label_selector, a namespace or name_suffixes" % kind)
             resource = self._resource(api_version, kind)
             if resource is None:
                 continue

@@ -83,6 +83,12 @@ options:
           - Annotations an object must carry, with these values, to be deleted (for example the
             certificate source V(generated), so that a certificate the user provided is kept).
         type: dict
+      name_suffixes:
+        description:
+          - Only objects whose name ends with one of these, for example C(.serving.kserve.io) for the
+            CRDs of an API group.
+        type: list
+        elements: str
       step:
         description:
           - Steps run in ascending order; the objects of one step are deleted together and are
@@ -266,6 +272,7 @@ def argspec():
             ownership=dict(type="str", default="collection", choices=["collection", "any"]),
             annotations=dict(type="dict"),
             keep_annotations=dict(type="list", elements="str"),
+            name_suffixes=dict(type="list", elements="str"),
             step=dict(type="int", default=0),
             patch_before=dict(type="dict"),
             unless_holding=dict(type="list", elements="str"),

@@ -222,8 +222,8 @@ def test_replace_maps_changes_a_selector_instead_of_adding_to_it(k8s, kubeconfig
 
     first = run_module("resource_patch", args({"knative": "ingressgateway"}), kubeconfig)
     assert first["changed"] is True, first
-    api(k8s, "v1", "Service").patch(name="gw", namespace=ns, body={"metadata": {"labels": {"team": "x"}}},
-                                   content_type="application/merge-patch+json")
+    api(k8s, "v1", "Service").patch(
+        name="gw", namespace=ns, body={"metadata": {"labels": {"team": "x"}}}, content_type="application/merge-patch+json")
     changed = run_module("resource_patch", args({"istio": "ingressgateway"}), kubeconfig, diff=True)
     assert changed["changed"] is True, changed
     live = api(k8s, "v1", "Service").get(name="gw", namespace=ns).to_dict()

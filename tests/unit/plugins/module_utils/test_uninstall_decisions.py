@@ -78,3 +78,10 @@ def test_steps_run_in_ascending_order_with_their_entry_removals():
     steps = U.steps_of(params)
     assert [n for n, _e, _r in steps] == [0, 1, 2]
     assert [e["kind"] for e in steps[2][1]] == ["B"] and [r["kind"] for r in steps[2][2]] == ["S"]
+
+
+def test_name_suffixes_select_the_crds_of_a_group():
+    crd = obj(kind="CustomResourceDefinition", name="inferenceservices.serving.kserve.io", ns=None)
+    assert U.selected(crd, {"ownership": "any", "name_suffixes": [".serving.kserve.io"]}) == (True, None)
+    ok, why = U.selected(crd, {"ownership": "any", "name_suffixes": [".serving.knative.dev"]})
+    assert not ok and "name does not end with" in why
