@@ -285,7 +285,7 @@ def argspec():
             name=dict(type="str", required=True),
             namespace=dict(type="str"),
             path=dict(type="str", required=True),
-            key=dict(type="str", default="name"),
+            key=dict(type="str", default="name", no_log=False),
             values=dict(type="list", elements="str", required=True),
             step=dict(type="int", default=0),
         )),

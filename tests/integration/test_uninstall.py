@@ -61,14 +61,14 @@ def _snapshot(k8s, settle=False):
 def _objects_of(snap):
     """Keys without the objects the cluster makes in every namespace (the namespace controller's
     ConfigMap and ServiceAccount)."""
-    return set(k for k in snap if not (k[1], k[3]) in (("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")))
+    return set(k for k in snap if (k[1], k[3]) not in (("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")))
 
 
 def _result(run, name):
     for task, res in run.task_results():
         if task.endswith(name):
             return res
-    raise AssertionError("no task %r in %s" % (name, [t for t, _ in run.task_results()]))
+    raise AssertionError("no task %r in %s" % (name, [t for t, _r in run.task_results()]))
 
 
 def _timed(label, *args, **kwargs):
@@ -93,8 +93,7 @@ def test_install_deploy_uninstall_reinstall(fresh_testbed):
     # 1. Install the platform and deploy inventories/local's demo model.
     run = _timed("install", "playbooks/install.yml", kubeconfig, None, args=INVENTORY, timeout=1800)
     assert run.rc == 0, failure_text(run) or run.stderr[-3000:]
-    run = _timed("deploy", "playbooks/deploy_models.yml", kubeconfig, None,
-                           args=INVENTORY, timeout=900)
+    run = _timed("deploy", "playbooks/deploy_models.yml", kubeconfig, None, args=INVENTORY, timeout=900)
     assert run.rc == 0, failure_text(run) or run.stderr[-3000:]
     installed = _snapshot(k8s)
     copies = [k for k in installed if k[1] == "ClusterServiceVersion" and k[2] == PROJECT]
@@ -125,8 +124,8 @@ def test_install_deploy_uninstall_reinstall(fresh_testbed):
     sr = k8s.resources.get(api_version="serving.kserve.io/v1alpha1", kind="ServingRuntime")
     sr.patch(name="demo-llm", namespace=PROJECT, body={"metadata": {"finalizers": ["example.com/hold"]}},
              content_type="application/merge-patch+json")
-    run = _timed("blocked finalizer", "playbooks/uninstall.yml", kubeconfig, dict(CONSENT, uninstall_timeout=3), args=INVENTORY,
-                           timeout=300)
+    run = _timed("blocked finalizer", "playbooks/uninstall.yml", kubeconfig, dict(CONSENT, uninstall_timeout=3),
+                 args=INVENTORY, timeout=300)
     assert run.rc != 0
     text = failure_text(run)
     assert "ServingRuntime %s/demo-llm is held by finalizer(s) example.com/hold" % PROJECT in text, text
@@ -135,7 +134,7 @@ def test_install_deploy_uninstall_reinstall(fresh_testbed):
 
     # 5. The uninstall, CRDs included: the cluster is back to what it was, user data kept.
     run = _timed("uninstall", "playbooks/uninstall.yml", kubeconfig, dict(CONSENT, uninstall_remove_crds=True),
-                           args=INVENTORY, timeout=1200)
+                 args=INVENTORY, timeout=1200)
     assert run.rc == 0, failure_text(run) or run.stderr[-3000:]
     result = _result(run, "Delete what the collection installed, in dependency order")
     print("uninstall: %.1fs, %d objects deleted, steps %s" % (run.duration, len(result["deleted"]),
