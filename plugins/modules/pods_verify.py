@@ -106,7 +106,7 @@ options:
         a first C(ErrImagePull) (a pull that keeps failing turns into C(ImagePullBackOff), which fails at
         once), C(CreateContainerConfigError) (a Secret or ConfigMap still being created) and
         C(Unschedulable) (a node still being added).
-      - C(0) fails on them at once.
+      - C(0) fails on them at once. In check mode (one look at the pods, no wait) they are reported at once.
     type: int
     default: 20
 seealso:
@@ -240,7 +240,8 @@ def execute(module):
         fail_fast=params["fail_fast"],
         events=lambda problem: recent_events(client, namespace, problem.pod),
         unready_timeout=params["unready_timeout"],
-        transient_grace=params["transient_grace"],
+        # check mode looks once (a diagnosis): no time to see a state last, so none is held back
+        transient_grace=0 if module.check_mode else params["transient_grace"],
     )
     # One group with a label selector: let the server filter; otherwise watch the namespace.
     waiter = Waiter(client, "v1", "Pod", namespace=namespace, label_selector=server_selector(groups))
