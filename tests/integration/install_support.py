@@ -45,7 +45,9 @@ def snapshot(k8s, kinds=SNAPSHOT_KINDS):
 
 # Kinds whose objects change on their own on an idle cluster (heartbeats, leader election, events)
 # or that are not stored; everything else must keep its resourceVersion when nothing is written.
-VOLATILE_KINDS = frozenset(("Event", "Lease", "Node", "EndpointSlice", "Endpoints", "ComponentStatus"))
+# kinds whose objects change by themselves (a CatalogSource's status follows its registry's connection
+# state, as OLM's does); the collection never writes them
+VOLATILE_KINDS = frozenset(("Event", "Lease", "Node", "EndpointSlice", "Endpoints", "ComponentStatus", "CatalogSource"))
 
 
 def full_snapshot(k8s):
@@ -53,10 +55,17 @@ def full_snapshot(k8s):
     listable kind, in all namespaces (all but VOLATILE_KINDS and the testbed's own namespace).
     Equal snapshots mean nothing at all was created, changed or deleted."""
     out = {}
+    # one version per kind of a group: the preferred one, else any (OLM's Subscription, CSV and
+    # InstallPlan exist only in v1alpha1, which is not its group's preferred version)
+    chosen = {}
     for res in k8s.resources.search():
-        if (res.preferred is False or "list" not in (res.verbs or []) or "/" in (res.name or "")
-                or res.kind in VOLATILE_KINDS or res.kind.endswith("List")):
+        if ("list" not in (res.verbs or []) or "/" in (res.name or "") or res.kind in VOLATILE_KINDS
+                or res.kind.endswith("List")):
             continue
+        key = (res.group, res.kind)
+        if key not in chosen or (res.preferred and not chosen[key].preferred):
+            chosen[key] = res
+    for res in chosen.values():
         try:
             items = res.get().items
         except Exception:  # pylint: disable=broad-except
