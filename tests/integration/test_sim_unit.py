@@ -142,9 +142,12 @@ def test_deployment_ready_rules():
 
 
 def test_admission_policies_use_the_kind_as_parameter():
-    ((policy, binding),) = admission.policies_for("servicemeshoperator")
+    (policy, binding), (spec_policy, _spec_binding) = admission.policies_for("servicemeshoperator")
     assert policy["spec"]["paramKind"] == {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane"}
     assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
     assert "only one service mesh" in policy["spec"]["validations"][0]["message"]
+    # the spec checks need no parameter and fail closed, as the operator's webhook
+    assert "paramKind" not in spec_policy["spec"] and spec_policy["spec"]["failurePolicy"] == "Fail"
+    assert set(spec_policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"]) == {"CREATE", "UPDATE"}
     assert len(admission.policies_for("serverless-operator")) == 2
     assert admission.policies_for("nfd") == []
