@@ -31,6 +31,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import (
     FIELD_MANAGER,
+    ApiException,
     MERGE_PATCH,
     api_error,
     describe,
@@ -42,13 +43,6 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter
     Outcome,
     Waiter,
 )
-
-try:
-    from kubernetes.client.rest import ApiException
-except ImportError:  # pragma: no cover - the client layer reports the missing library
-
-    class ApiException(Exception):
-        status = None
 
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
