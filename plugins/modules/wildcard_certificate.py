@@ -232,11 +232,11 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._certs import (
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._certs import ensure_certificate
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     KEY_TYPES,
-    ensure_certificate,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import CONNECTION_ARG_SPEC, Client
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError

@@ -1,5 +1,5 @@
-"""Unit tests for plugins/module_utils/_certs.py: generation, validation, regeneration verdict,
-and the Secret orchestration against an in-memory fake of the core API."""
+"""Unit tests for plugins/module_utils/_x509.py (generation, validation) and _certs.py (regeneration
+verdict, and the Secret orchestration against an in-memory fake of the dynamic client)."""
 
 import base64
 import datetime
@@ -20,6 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _certs as certs  # noqa: E402
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _x509 as xc  # noqa: E402
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput  # noqa: E402
 
 DOMAIN = "apps.test.example.com"
@@ -33,7 +34,7 @@ def _pem_key(key):
 
 @pytest.fixture(scope="module")
 def generated():
-    return certs.generate(DOMAIN, valid_days=365, now=NOW)
+    return xc.generate(DOMAIN, valid_days=365, now=NOW)
 
 
 def _fast_key():
@@ -88,7 +89,7 @@ def _leaf(ca, ca_key, sans, cn="example", now=NOW, days=365, start_days=-1):
     ],
 )
 def test_normalize_domain_accepts(value, expected):
-    assert certs.normalize_domain(value) == expected
+    assert xc.normalize_domain(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_normalize_domain_accepts(value, expected):
 )
 def test_normalize_domain_refuses_and_names_the_variable(value):
     with pytest.raises(InvalidInput) as e:
-        certs.normalize_domain(value, "wildcard_certificate_domain")
+        xc.normalize_domain(value, "wildcard_certificate_domain")
     assert "wildcard_certificate_domain" in e.value.msg
     assert e.value.details["param"] == "wildcard_certificate_domain"
 
@@ -109,9 +110,9 @@ def test_normalize_domain_refuses_and_names_the_variable(value):
 
 
 def test_generated_leaf_has_wildcard_and_base_in_san(generated):
-    assert certs.dns_names(generated.cert) == ["*." + DOMAIN, DOMAIN]
-    assert certs.covers_domain(certs.dns_names(generated.cert), DOMAIN)
-    assert certs.key_matches(generated.cert, generated.key)
+    assert xc.dns_names(generated.cert) == ["*." + DOMAIN, DOMAIN]
+    assert xc.covers_domain(xc.dns_names(generated.cert), DOMAIN)
+    assert xc.key_matches(generated.cert, generated.key)
     bc = generated.cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert bc.critical and bc.value.ca is False
     eku = generated.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -127,7 +128,7 @@ def test_generated_ca_is_a_ca_and_signs_the_leaf(generated):
     assert ca.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
     assert generated.cert.issuer == ca.subject
     generated.cert.verify_directly_issued_by(ca)
-    path = certs.verify_chain(generated.cert, [], [ca], now=NOW)
+    path = xc.verify_chain(generated.cert, [], [ca], now=NOW)
     assert path == [generated.cert, ca]
     # AKI of the leaf points at the CA's SKI
     aki = generated.cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
@@ -151,18 +152,18 @@ def test_generated_cert_passes_a_strict_tls_server_verifier(generated):
 
 
 def test_generated_validity_and_key_types():
-    m = certs.generate("apps.k.example.com", valid_days=10, key_type="ecdsa-p256", now=NOW)
-    assert certs.not_after(m.cert) == NOW + datetime.timedelta(days=10)
-    assert certs.key_type_of(m.key) == "ecdsa-secp256r1"
-    assert certs.not_after(m.ca) >= certs.not_after(m.cert)
+    m = xc.generate("apps.k.example.com", valid_days=10, key_type="ecdsa-p256", now=NOW)
+    assert xc.not_after(m.cert) == NOW + datetime.timedelta(days=10)
+    assert xc.key_type_of(m.key) == "ecdsa-secp256r1"
+    assert xc.not_after(m.ca) >= xc.not_after(m.cert)
     with pytest.raises(InvalidInput):
-        certs.generate("apps.k.example.com", valid_days=0, now=NOW)
+        xc.generate("apps.k.example.com", valid_days=0, now=NOW)
 
 
 def test_long_domain_keeps_full_san_and_short_cn():
     domain = ".".join(["abcdefghij"] * 8) + ".example.com"
-    m = certs.generate(domain, valid_days=5, key_type="ecdsa-p256", now=NOW)
-    assert certs.dns_names(m.cert) == ["*." + domain, domain]
+    m = xc.generate(domain, valid_days=5, key_type="ecdsa-p256", now=NOW)
+    assert xc.dns_names(m.cert) == ["*." + domain, domain]
     assert len(m.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value) <= 64
 
 
@@ -170,9 +171,9 @@ def test_secret_data_and_summary_keep_the_key_out_of_public_views(generated):
     data = generated.secret_data()
     assert set(data) == {"tls.crt", "tls.key", "ca.crt"}
     assert b"PRIVATE KEY" in data["tls.key"]
-    public = json.dumps([generated.summary(), generated.annotations(DOMAIN), generated.ca_pem()])
+    public = json.dumps([generated.summary(), certs.secret_annotations(generated, DOMAIN), generated.ca_pem()])
     assert "PRIVATE KEY" not in public
-    assert generated.annotations(DOMAIN)[certs.ANN_FINGERPRINT] == certs.fingerprint(generated.cert)
+    assert certs.secret_annotations(generated, DOMAIN)[certs.ANN_FINGERPRINT] == xc.fingerprint(generated.cert)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def test_secret_data_and_summary_keep_the_key_out_of_public_views(generated):
 def test_provided_good_cert_with_ca_is_accepted():
     ca, ca_key = _ca()
     leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN])
-    m = certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=ca.public_bytes(PEM), now=NOW)
+    m = xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=ca.public_bytes(PEM), now=NOW)
     assert m.source == "provided" and m.ca == ca and m.chain == []
 
 
@@ -191,7 +192,7 @@ def test_provided_san_not_covering_domain_is_refused_naming_the_parameter():
     ca, ca_key = _ca()
     leaf, key = _leaf(ca, ca_key, ["*.apps.other.example.com"])
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(
+        xc.validate_provided(
             leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=ca.public_bytes(PEM), now=NOW,
             names={"certificate": "certificate_path", "private_key": "private_key_path", "ca": "ca_path"},
         )
@@ -205,7 +206,7 @@ def test_provided_cn_only_cert_is_refused():
     ca, ca_key = _ca()
     leaf, key = _leaf(ca, ca_key, [], cn="*." + DOMAIN)
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
+        xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
     assert "no SAN" in e.value.msg
 
 
@@ -213,7 +214,7 @@ def test_provided_parent_wildcard_does_not_cover_subdomain():
     ca, ca_key = _ca()
     leaf, key = _leaf(ca, ca_key, ["*.example.com"])
     with pytest.raises(InvalidInput):
-        certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
+        xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
 
 
 def test_provided_key_mismatch_is_refused():
@@ -221,7 +222,7 @@ def test_provided_key_mismatch_is_refused():
     leaf, _key = _leaf(ca, ca_key, ["*." + DOMAIN])
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(leaf.public_bytes(PEM), _pem_key(other), DOMAIN, now=NOW,
+        xc.validate_provided(leaf.public_bytes(PEM), _pem_key(other), DOMAIN, now=NOW,
                                 names={"private_key": "private_key_path", "certificate": "certificate_path"})
     assert "private_key_path" in e.value.msg and "does not belong" in e.value.msg
 
@@ -230,11 +231,11 @@ def test_provided_expired_and_not_yet_valid_are_refused():
     ca, ca_key = _ca()
     leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN], days=-1, start_days=-10)
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
+        xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
     assert "expired" in e.value.msg
     leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN], days=30, start_days=2)
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
+        xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, now=NOW)
     assert "not valid before" in e.value.msg
 
 
@@ -243,7 +244,7 @@ def test_provided_chain_must_verify_against_given_ca():
     other_ca = _ca("Real Root")[0]  # same name, different key: only the signature tells them apart
     leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN])
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=other_ca.public_bytes(PEM), now=NOW,
+        xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=other_ca.public_bytes(PEM), now=NOW,
                                 names={"ca": "ca_path"})
     assert "ca_path" in e.value.msg and "does not verify" in e.value.msg
 
@@ -264,23 +265,23 @@ def test_provided_chain_through_intermediate():
     )
     leaf, key = _leaf(inter, inter_key, ["*." + DOMAIN])
     bundle = leaf.public_bytes(PEM) + inter.public_bytes(PEM)
-    m = certs.validate_provided(bundle, _pem_key(key), DOMAIN, ca_pem=root.public_bytes(PEM), now=NOW)
+    m = xc.validate_provided(bundle, _pem_key(key), DOMAIN, ca_pem=root.public_bytes(PEM), now=NOW)
     assert m.chain == [inter]
     assert m.secret_data()["tls.crt"] == bundle
     # without the intermediate the chain does not verify
     with pytest.raises(InvalidInput):
-        certs.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=root.public_bytes(PEM), now=NOW)
+        xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=root.public_bytes(PEM), now=NOW)
 
 
 def test_provided_garbage_names_the_parameter_without_echoing_content():
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(b"not a cert", b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----\n", DOMAIN,
+        xc.validate_provided(b"not a cert", b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----\n", DOMAIN,
                                 names={"certificate": "certificate"})
     assert "certificate" in e.value.msg
     ca, ca_key = _ca()
     leaf = _leaf(ca, ca_key, ["*." + DOMAIN])[0]
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(leaf.public_bytes(PEM), b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----\n", DOMAIN,
+        xc.validate_provided(leaf.public_bytes(PEM), b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----\n", DOMAIN,
                                 names={"private_key": "private_key"})
     assert "secretstuff" not in e.value.msg and "private_key" in e.value.msg
 
@@ -289,10 +290,10 @@ def test_provided_encrypted_key_with_passphrase():
     ca, ca_key = _ca()
     leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN])
     enc = key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw"))
-    m = certs.validate_provided(leaf.public_bytes(PEM), enc, DOMAIN, passphrase="pw", now=NOW)
-    assert certs.key_matches(m.cert, m.key)
+    m = xc.validate_provided(leaf.public_bytes(PEM), enc, DOMAIN, passphrase="pw", now=NOW)
+    assert xc.key_matches(m.cert, m.key)
     with pytest.raises(InvalidInput) as e:
-        certs.validate_provided(leaf.public_bytes(PEM), enc, DOMAIN, now=NOW)
+        xc.validate_provided(leaf.public_bytes(PEM), enc, DOMAIN, now=NOW)
     assert "passphrase" in e.value.msg
 
 
@@ -324,7 +325,7 @@ def test_verdict_unreadable_or_empty(generated):
 
 
 def test_verdict_key_mismatch(generated):
-    other = certs.generate(DOMAIN, valid_days=365, now=NOW)
+    other = xc.generate(DOMAIN, valid_days=365, now=NOW)
     reasons = certs.regeneration_reasons(_existing(generated, **{"tls.key": other.secret_data()["tls.key"]}), DOMAIN, 30, now=NOW)
     assert len(reasons) == 1 and "does not match" in reasons[0]
 
@@ -347,9 +348,9 @@ def test_verdict_renew_before(generated):
 
 
 def test_replacement_reasons_for_provided(generated):
-    same = certs.Material(generated.cert, generated.key, ca=generated.ca, source="provided")
+    same = xc.Material(generated.cert, generated.key, ca=generated.ca, source="provided")
     assert certs.replacement_reasons(_existing(generated), same) == []
-    other = certs.generate(DOMAIN, valid_days=365, now=NOW)
+    other = xc.generate(DOMAIN, valid_days=365, now=NOW)
     reasons = certs.replacement_reasons(_existing(generated), other)
     assert any("different certificate" in r for r in reasons)
     assert any("different private key" in r for r in reasons)
@@ -360,13 +361,8 @@ def test_replacement_reasons_for_provided(generated):
 # ---------------------------------------------------------------------------------------------
 
 
-class _Obj(object):
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-
 class FakeCore(object):
-    """In-memory stand-in for _certs.SecretStore."""
+    """In-memory Secrets, the store behind the fake Secret resource."""
 
     def __init__(self):
         self.secrets = {}
@@ -398,19 +394,51 @@ class FakeCore(object):
         del self.secrets[(namespace, name)]
 
 
+class _SecretResource(object):
+    """The dynamic client's Secret resource, over FakeCore (looked up per call, so a test can swap
+    one of FakeCore's methods)."""
+
+    namespaced = True
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, name, namespace=None):
+        obj = self.client.core.read(name, namespace)
+        if obj is None:
+            raise ApiException(status=404, reason="Not Found")
+        return obj
+
+    def create(self, body, namespace=None, **_kw):
+        return self.client.core.create(namespace, body)
+
+    def patch(self, body, name, namespace=None, **_kw):
+        body = json.loads(json.dumps(body))
+        (body.get("metadata") or {}).pop("resourceVersion", None)
+        return self.client.core.patch(name, namespace, body)
+
+    def delete(self, name, namespace=None):
+        return self.client.core.delete(name, namespace)
+
+
 class FakeClient(object):
+    """Stands in for _client.Client: ``resource()`` hands out fake dynamic resources."""
+
     def __init__(self, domain=DOMAIN):
         self.core = FakeCore()
-        self.secret_store = self.core
         self._domain = domain
 
     def resource(self, api_version, kind):
+        if (api_version, kind) == ("v1", "Secret"):
+            return _SecretResource(self)
         assert (api_version, kind) == ("config.openshift.io/v1", "Ingress")
         domain = self._domain
 
         class _Res(object):
-            def get(self, name):
-                return _Obj(to_dict=lambda: {"spec": {"domain": domain}})
+            namespaced = False
+
+            def get(self, name, namespace=None):
+                return {"spec": {"domain": domain}}
 
         return _Res()
 
@@ -577,10 +605,10 @@ def test_module_marks_key_inputs_no_log():
 
 
 def test_host_coverage_for_a_custom_domain():
-    assert certs.covers_host(["llm.models.example.org"], "llm.models.example.org")
-    assert certs.covers_host(["*.models.example.org"], "llm.models.example.org")
-    assert not certs.covers_host(["*.example.org"], "llm.models.example.org")
-    assert not certs.covers_host(["other.models.example.org"], "llm.models.example.org")
+    assert xc.covers_host(["llm.models.example.org"], "llm.models.example.org")
+    assert xc.covers_host(["*.models.example.org"], "llm.models.example.org")
+    assert not xc.covers_host(["*.example.org"], "llm.models.example.org")
+    assert not xc.covers_host(["other.models.example.org"], "llm.models.example.org")
 
 
 def test_renewal_keeps_the_ca_and_its_key_stays_out_of_results():
@@ -663,7 +691,7 @@ def test_leaf_validity_defaults_to_397_days_and_zero_is_refused():
     p = _params()
     del p["valid_days"]
     r = certs.ensure_certificate(client, p, now=NOW)
-    assert r["not_after"] == certs._iso(NOW + datetime.timedelta(days=397))
+    assert r["not_after"] == xc.iso(NOW + datetime.timedelta(days=397))
     with pytest.raises(InvalidInput) as e:
         certs.ensure_certificate(FakeClient(), _params(valid_days=0), now=NOW)
     assert e.value.details["param"] == "valid_days"
