@@ -120,8 +120,8 @@ def catalog_info(pm):
     }
 
 
-def check_channel(catalog, package, channel, starting_csv):
-    """Refuse, before any write, a channel or startingCSV the catalog does not have."""
+def check_channel(catalog, package, channel, starting_csv, target_csv=None):
+    """Refuse, before any write, a channel, startingCSV or target CSV the catalog does not have."""
     if not catalog or not channel:
         return
     if channel not in catalog["channels"]:
@@ -136,6 +136,12 @@ def check_channel(catalog, package, channel, starting_csv):
             "starting_csv %r is not in channel %s of package %s; the channel has: %s"
             % (starting_csv, channel, package, ", ".join(entries)),
             param="starting_csv",
+        )
+    if target_csv and entries and target_csv not in entries:
+        raise InvalidInput(
+            "target_csv %r is not in channel %s of package %s; the channel has: %s"
+            % (target_csv, channel, package, ", ".join(entries)),
+            param="target_csv",
         )
 
 
@@ -258,12 +264,14 @@ def conflicting_subscriptions(subs, package, sub_name):
 # --------------------------------------------------------------------------------------------
 
 
-def intended_csv(approval, starting_csv, catalog, channel, sub):
+def intended_csv(approval, starting_csv, catalog, channel, sub, target_csv=None):
     """The CSV this run installs or upgrades to.
 
-    Manual: startingCSV when given, else the channel head; Automatic: the channel head (OLM
-    upgrades past a startingCSV on its own). Without a catalog, what OLM resolved
-    (``status.currentCSV``)."""
+    ``target_csv`` when given (one upgrade step); Manual: startingCSV when given, else the channel
+    head; Automatic: the channel head (OLM upgrades past a startingCSV on its own). Without a
+    catalog, what OLM resolved (``status.currentCSV``)."""
+    if target_csv:
+        return target_csv
     head = None
     if catalog and channel in catalog["channels"]:
         head = catalog["channels"][channel]["head"]
@@ -480,7 +488,7 @@ class OlmOperator(object):
 
         live_sub = self.get(SUB, sub_name, namespace) if self._ns_exists(namespace) else None
         channel = p.get("channel") or _get(live_sub, "spec.channel") or (catalog or {}).get("default_channel")
-        check_channel(catalog, package, channel, p.get("starting_csv"))
+        check_channel(catalog, package, channel, p.get("starting_csv"), p.get("target_csv"))
 
         # Everything that can be refused is checked before the first write.
         ns_exists = self._ns_exists(namespace)
@@ -541,7 +549,8 @@ class OlmOperator(object):
 
     def _finish_check(self, result, sub, namespace, catalog, channel, approval):
         """Check mode: report what would be approved and what is installed, without writing."""
-        intended = intended_csv(approval, self.params.get("starting_csv"), catalog, channel, sub if _get(sub, "metadata.uid") else None)
+        intended = intended_csv(approval, self.params.get("starting_csv"), catalog, channel,
+                                sub if _get(sub, "metadata.uid") else None, self.params.get("target_csv"))
         plans = self.list(IP, namespace) if _get(sub, "metadata.uid") else []
         csv = self.get(CSV, intended, namespace) if intended and _get(sub, "metadata.uid") else None
         if approval == "Manual" and _get(sub, "metadata.uid"):
@@ -573,7 +582,7 @@ class OlmOperator(object):
         last = "nothing observed"
         while True:
             sub = self.get(SUB, sub_name, namespace)
-            intended = intended_csv(approval, p.get("starting_csv"), catalog, channel, sub)
+            intended = intended_csv(approval, p.get("starting_csv"), catalog, channel, sub, p.get("target_csv"))
             plans = self.list(IP, namespace)
             csv = self.get(CSV, intended, namespace) if intended else None
             verdict = decide(sub, plans, csv, intended, approval)

@@ -60,6 +60,14 @@ options:
   starting_csv:
     description: The CSV to install first (C(spec.startingCSV)). With O(approval=Manual) it is the CSV that gets approved.
     type: str
+  target_csv:
+    description:
+      - The CSV to upgrade an installed Subscription to, one step of the upgrade graph at a time.
+        With O(approval=Manual) only an InstallPlan for exactly this CSV is approved, and the task
+        waits until it is installed and Succeeded. C(spec.startingCSV) is left as it is.
+      - It must be an entry of O(channel) in the catalog. Takes precedence over O(starting_csv)
+        for what is approved and waited for.
+    type: str
   approval:
     description: InstallPlan approval.
     type: str
@@ -125,6 +133,14 @@ EXAMPLES = r"""
     channel: stable
     approval: Manual
     starting_csv: nfd.v4.16.0-202410251436
+
+- name: One upgrade step with Manual approval - approve the InstallPlan for exactly this CSV, then wait
+  openshift_ai.model_serving.olm_operator:
+    name: serverless-operator
+    namespace: openshift-serverless
+    channel: stable
+    approval: Manual
+    target_csv: serverless-operator.v1.34.1
 
 - name: Remove the operator
   openshift_ai.model_serving.olm_operator:
@@ -208,6 +224,7 @@ def argument_spec():
             source=dict(type="str"),
             source_namespace=dict(type="str", default="openshift-marketplace"),
             starting_csv=dict(type="str"),
+            target_csv=dict(type="str"),
             approval=dict(type="str", choices=["Automatic", "Manual"], default="Automatic"),
             target_namespaces=dict(type="list", elements="str"),
             operator_group_name=dict(type="str"),

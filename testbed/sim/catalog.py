@@ -1,7 +1,10 @@
 """The simulated operator catalog: packages, channels, CSV versions and what each CSV deploys.
 
-Channel entries are ordered oldest -> newest; the last one is the channel head. A Subscription
-installs `startingCSV` (if it is in the channel) or the head, then upgrades to the head.
+Channel entries are ordered oldest -> newest; the last one is the channel head, and each entry
+`replaces` the one before it (the upgrade graph; `Package.replaces`). A Subscription installs
+`startingCSV` (if it is in the channel) or the head, then upgrades along the graph one CSV at a
+time (one InstallPlan per step) to the head. The PackageManifest lists a channel's entries
+newest first, as the package server does.
 """
 
 from __future__ import annotations
@@ -157,7 +160,7 @@ PACKAGES = {
         Package(
             name="gpu-operator-certified", display_name="NVIDIA GPU Operator", provider="NVIDIA Corporation",
             catalog="certified-operators", default_channel="v25.3",
-            channels={"v24.9": ["24.9.0", "24.9.2"], "v25.3": ["25.3.0", "25.3.1"], "stable": ["25.3.1"]},
+            channels={"v24.9": ["24.9.0", "24.9.1", "24.9.2"], "v25.3": ["25.3.0", "25.3.1"], "stable": ["25.3.1"]},
             suggested_namespace="nvidia-gpu-operator", install_modes=("OwnNamespace", "SingleNamespace"),
             deployments=[OperatorDeployment("gpu-operator", {"app": "gpu-operator"}, ["gpu-operator"])],
             crd_dirs=("gpu-operator-certified",),

@@ -177,8 +177,16 @@ class SubscriptionController(Controller):
             target = spec.get("startingCSV") if spec.get("startingCSV") in chain else head
         elif installed == head:
             target = head
+        elif installed in chain:
+            # one step along the upgrade graph: the CSV whose `replaces` is the installed one, planned
+            # once the installed CSV Succeeded (a Manual plan per step; never straight to the head)
+            target = chain[chain.index(installed) + 1]
+            if dig(installed_obj, "status", "phase") != "Succeeded":
+                target = installed
         else:
-            target = head  # newer CSV in the channel, or a channel change
+            # a channel that does not hold the installed CSV: its head replaces it directly (as a
+            # skipRange covering the installed version does)
+            target = head
         approval = spec.get("installPlanApproval") or "Automatic"
 
         ips = [ip for ip in self.mgr.informer(R.INSTALLPLAN).items(namespace=ns)

@@ -354,3 +354,67 @@ def test_crashing_operator_makes_csv_component_unhealthy(k8s):
     assert csv()["status"]["phase"] == "Failed"
     clear_faults(k8s)
     wait_for(lambda: csv().get("status", {}).get("phase") == "Succeeded", desc="CSV healthy again")
+
+
+def test_manual_upgrade_steps_through_the_graph_one_installplan_per_step(k8s):
+    """Installed v24.9.0 with Manual approval, the channel head v24.9.2 two steps away: OLM plans
+    exactly the next CSV (v24.9.1, whose `replaces` is the installed one), waits for the approval,
+    installs it, and only once it Succeeded plans the next step; never straight to the head."""
+    package, ns = "gpu-operator-certified", OPERATORS["gpu-operator-certified"][0]
+    v0, v1, v2 = ("gpu-operator-certified.v24.9.%s" % v for v in ("0", "1", "2"))
+    # start from nothing: the tests above installed the v25.3 head here
+    delete(k8s, V1A1, "Subscription", package, ns)
+    for c in items(k8s, V1A1, "ClusterServiceVersion", ns):
+        if c["metadata"]["name"].startswith(package + ".v"):
+            delete(k8s, V1A1, "ClusterServiceVersion", c["metadata"]["name"], ns)
+    for ip in installplans(k8s, ns):
+        delete(k8s, V1A1, "InstallPlan", ip["metadata"]["name"], ns)
+    wait_for(lambda: not [c for c in items(k8s, V1A1, "ClusterServiceVersion", ns)
+                          if c["metadata"]["name"].startswith(package + ".v")] and not installplans(k8s, ns),
+             desc="no CSV and no InstallPlan of the package left")
+
+    def plan(csv_name, phase="RequiresApproval"):
+        return when((ip_for(k8s, package, csv_name) or [None])[0], lambda p: (p.get("status") or {}).get("phase") == phase)
+
+    def approve(ip):
+        merge_patch(k8s, V1A1, "InstallPlan", ip["metadata"]["name"], {"spec": {"approved": True}}, ns)
+
+    def succeeded(csv_name):
+        sub = subscription(k8s, package) or {}
+        csv = get(k8s, V1A1, "ClusterServiceVersion", csv_name, ns) or {}
+        return (sub.get("status") or {}).get("installedCSV") == csv_name and \
+            (csv.get("status") or {}).get("phase") == "Succeeded"
+
+    subscribe(k8s, package, channel="v24.9", approval="Manual", starting_csv=v0)
+    approve(wait_for(lambda: plan(v0), desc="InstallPlan for the starting CSV"))
+    wait_for(lambda: succeeded(v0), desc=v0)
+
+    # step 1: a plan for exactly the next CSV, waiting; nothing for the head
+    ip1 = wait_for(lambda: plan(v1), desc="InstallPlan for " + v1)
+    assert ip1["spec"]["clusterServiceVersionNames"] == [v1] and ip1["spec"]["approved"] is False
+    sub = wait_for(lambda: when(subscription(k8s, package), lambda s: s["status"].get("currentCSV") == v1),
+                   desc="currentCSV " + v1)
+    assert sub["status"]["installedCSV"] == v0 and sub["status"]["state"] == "UpgradePending"
+    assert cond(sub, "InstallPlanPending")["reason"] == "RequiresApproval"
+    stays(lambda: not ip_for(k8s, package, v2) and get(k8s, V1A1, "ClusterServiceVersion", v1, ns) is None, 3,
+          desc="no plan for the head and no new CSV before the approval")
+    approve(ip1)
+    wait_for(lambda: succeeded(v1), desc=v1)
+    assert get(k8s, V1A1, "ClusterServiceVersion", v1, ns)["spec"]["replaces"] == v0
+    wait_for(lambda: get(k8s, V1A1, "ClusterServiceVersion", v0, ns) is None, desc="replaced CSV removed")
+
+    # step 2: the head, again Manual
+    ip2 = wait_for(lambda: plan(v2), desc="InstallPlan for " + v2)
+    assert ip2["spec"]["clusterServiceVersionNames"] == [v2] and ip2["spec"]["approved"] is False
+    assert ip2["spec"]["generation"] == ip1["spec"]["generation"] + 1
+    approve(ip2)
+    sub, csv = wait_installed(k8s, package)
+    assert csv["metadata"]["name"] == v2 and csv["spec"]["replaces"] == v1
+    assert sub["status"]["state"] == "AtLatestKnown"
+
+    # one InstallPlan per step, in order, each approved and Complete
+    plans = sorted(installplans(k8s, ns), key=lambda p: p["spec"]["generation"])
+    assert [p["spec"]["clusterServiceVersionNames"] for p in plans] == [[v0], [v1], [v2]]
+    assert [p["spec"]["generation"] for p in plans] == [1, 2, 3]
+    assert all(p["spec"]["approved"] and p["status"]["phase"] == "Complete" for p in plans)
+    assert [(p["metadata"].get("annotations") or {}).get("testbed.openshift-ai.io/replaces") for p in plans] == ["", v0, v1]

@@ -117,6 +117,17 @@ def test_intended_csv():
     assert olm.intended_csv("Automatic", None, None, "stable", {"status": {"currentCSV": "nfd.v1"}}) == "nfd.v1"
 
 
+def test_target_csv_is_the_one_step_approved_and_must_be_in_the_channel():
+    cat = olm.catalog_info(PM)
+    # an upgrade step: the target CSV wins over startingCSV and over the channel head
+    assert olm.intended_csv("Manual", "nfd.v4.16.0", cat, "stable", None, "nfd.v4.17.0") == "nfd.v4.17.0"
+    assert olm.intended_csv("Automatic", None, cat, "stable", None, "nfd.v4.16.0") == "nfd.v4.16.0"
+    olm.check_channel(cat, "nfd", "stable", None, "nfd.v4.17.0")
+    with pytest.raises(InvalidInput) as e:
+        olm.check_channel(cat, "nfd", "stable", None, "nfd.v9.9.9")
+    assert "target_csv" in e.value.msg and "nfd.v4.16.0" in e.value.msg
+
+
 def _sub(installed=None, current=None, plan=None, conditions=None):
     st = {"conditions": conditions or []}
     if installed:
