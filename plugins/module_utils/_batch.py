@@ -6,9 +6,12 @@
 Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 
 Each entry is what resource_patch takes (``api_version``, ``kind``, ``name``, ``namespace``, ``patch``,
-``list_merge_keys``, ``remove_entries``, ``create``) plus ``stage`` (int) and ``owner`` (``api_version``,
+``list_merge_keys``, ``remove_entries``, ``replace_maps``, ``create``) plus ``stage`` (int) and ``owner`` (``api_version``,
 ``kind``, ``name`` of an object in the same namespace that becomes the entry's ownerReference, with the
 uid written by an earlier stage or read). Used by the resources_patch and models_apply modules.
+
+In check mode an entry whose kind is not served or whose namespace does not exist yet is predicted by
+the service layer (``deferred`` in its result); so is an entry whose owner was predicted that way.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,10 +22,33 @@ import copy
 import functools
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
+    ModelServingError,
+    ResourceNotFound,
+)
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import redact
 
 KEYS = ("api_version", "kind", "name", "namespace")
+# uids of owners predicted (not dry-run) in check mode: their dependents are predicted too
+_PREDICTED = "(predicted in check mode)"
+
+
+def manifest_entries(manifests, list_merge_keys=None, replace_maps=None):
+    """resources_patch entries creating or merging into ``manifests`` one after the other (entry i is stage
+    i, as a loop would write them). ``list_merge_keys`` and ``replace_maps`` are given by kind."""
+    entries = []
+    for i, manifest in enumerate(manifests or []):
+        meta = manifest.get("metadata") or {}
+        entry = {"api_version": manifest.get("apiVersion") or "v1", "kind": manifest.get("kind"),
+                 "name": meta.get("name"), "patch": manifest, "create": True, "stage": i,
+                 "list_merge_keys": (list_merge_keys or {}).get(manifest.get("kind")) or {},
+                 "replace_maps": (replace_maps or {}).get(manifest.get("kind")) or []}
+        if meta.get("namespace"):
+            entry["namespace"] = meta["namespace"]
+        if not entry["kind"] or not entry["name"]:
+            raise ModelServingError("manifest %d has no kind or no metadata.name: %r" % (i, manifest))
+        entries.append(entry)
+    return entries
 
 
 def with_owner(service, entry, uids):
@@ -32,6 +58,8 @@ def with_owner(service, entry, uids):
         return entry
     key = (owner["api_version"], owner["kind"], entry.get("namespace"), owner["name"])
     uid = uids.get(key)
+    if uid == _PREDICTED:
+        return dict(entry, deferred="its owner %s %s would be created first" % (owner["kind"], owner["name"]))
     if uid is None:
         live = service.get(owner["api_version"], owner["kind"], owner["name"], entry.get("namespace"))
         uid = ((live or {}).get("metadata") or {}).get("uid")
@@ -48,20 +76,31 @@ def patch_one(service, entry, want_diff, return_objects, uids=None):
     out = dict((k, entry.get(k)) for k in KEYS)
     try:
         entry = with_owner(service, entry, uids or {})
-        outcome = service.patch(
-            entry["api_version"],
-            entry["kind"],
-            entry["name"],
-            namespace=entry.get("namespace"),
-            patch=entry.get("patch") or {},
+        merge_args = dict(
             list_merge_keys=entry.get("list_merge_keys") or {},
             remove_entries=entry.get("remove_entries") or {},
-            create=entry.get("create"),
         )
+        if entry.get("replace_maps"):
+            merge_args["replace_maps"] = entry["replace_maps"]
+        if entry.get("deferred") and service.check_mode:
+            outcome = service.predict_create(entry["api_version"], entry["kind"], entry["name"], entry.get("namespace"),
+                                             entry.get("patch") or {}, entry["deferred"], **merge_args)
+        else:
+            outcome = service.patch(
+                entry["api_version"],
+                entry["kind"],
+                entry["name"],
+                namespace=entry.get("namespace"),
+                patch=entry.get("patch") or {},
+                create=entry.get("create"),
+                **merge_args
+            )
     except ModelServingError as e:
         out.update(changed=False, failed=True, msg=e.msg)
         return out
     out.update(changed=outcome.changed, method=outcome.method)
+    if outcome.deferred:
+        out["deferred"] = outcome.deferred
     after = redact(outcome.after)
     if return_objects:
         out["result"] = after
@@ -78,7 +117,11 @@ def patch_staged(client, service, entries, workers=8, want_diff=False, return_ob
     the entries of later stages are not attempted (failed, ``msg`` says so)."""
     # discovery once per kind, before the threads share the client's cache
     for api_version, kind in sorted(set((e["api_version"], e["kind"]) for e in entries)):
-        client.resource(api_version, kind)
+        try:
+            client.resource(api_version, kind)
+        except ResourceNotFound:
+            if not service.check_mode:
+                raise  # check mode predicts the creations of a kind not served yet (service.patch)
     by_index = {}
     uids = {}
     stopped = None
@@ -98,6 +141,8 @@ def patch_staged(client, service, entries, workers=8, want_diff=False, return_ob
         for (i, e), res in zip(indexed, done):
             by_index[i] = res
             uid = (((res.get("result") or {}).get("metadata")) or {}).get("uid")
+            if res.get("deferred"):
+                uid = _PREDICTED
             if uid:
                 uids[(e["api_version"], e["kind"], e.get("namespace"), e["name"])] = uid
         if any(r.get("failed") for r in done):

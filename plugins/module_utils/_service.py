@@ -12,6 +12,12 @@ merge patch carrying the live ``metadata.resourceVersion`` is sent (optimistic l
 concurrent writer makes the API server answer 409, and the whole read-merge-write is redone on a
 fresh read). Check mode sends the same request with ``dryRun=All``, so the server predicts the
 result. ``changed`` always comes from comparing the live object with the object the API returned.
+
+Check mode also predicts what the server cannot dry-run yet: creating an object whose kind is not
+served (its operator or CRD would be installed by an earlier task) or whose namespace does not
+exist (an earlier task would create it) is reported as a change, the object built from the patch
+as the result, and ``deferred`` naming the reason (``deferred_reason``). Roles therefore need no
+probing of their own before check mode.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -278,6 +284,48 @@ def api_error(exc, action, what):
     )
 
 
+def missing_namespace(exc):
+    """The namespace an API error says does not exist (a 404 naming ``namespaces``), else None."""
+    if getattr(exc, "status", None) != 404:
+        return None
+    try:
+        details = json.loads(getattr(exc, "body", None) or "{}").get("details") or {}
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if details.get("kind") == "namespaces" and details.get("name"):
+        return details["name"]
+    return None
+
+
+def deferred_reason(check_mode, create, error):
+    """Why check mode predicts a creation instead of failing on ``error`` (None: fail as usual).
+
+    Only in check mode, only when the object may be created, and only for what an earlier task of
+    the same run would provide: a kind the cluster does not serve yet (``ResourceNotFound`` from
+    discovery, with ``kind`` and no ``name`` in its details) or a namespace that does not exist yet
+    (an ``ApiError`` whose details name ``missing_namespace``)."""
+    if not (check_mode and create):
+        return None
+    details = getattr(error, "details", None) or {}
+    if isinstance(error, ResourceNotFound) and details.get("kind") and "name" not in details:
+        return "kind %s %s is not served yet" % (details.get("api_version") or "", details["kind"])
+    if isinstance(error, ApiError) and details.get("missing_namespace"):
+        return "namespace %s does not exist yet" % details["missing_namespace"]
+    return None
+
+
+def would_create(api_version, kind, name, namespace, patch, list_merge_keys=None, remove_entries=None,
+                 replace_maps=None):
+    """The object a create from ``patch`` sends (no server defaults)."""
+    body = keyed_merge({}, patch or {}, list_merge_keys, remove_entries, replace_maps)
+    body["apiVersion"] = api_version
+    body["kind"] = kind
+    body.setdefault("metadata", {})["name"] = name
+    if namespace:
+        body["metadata"]["namespace"] = namespace
+    return body
+
+
 def _to_dict(instance):
     if instance is None:
         return None
@@ -292,11 +340,13 @@ def _to_dict(instance):
 class PatchResult(object):
     """Outcome of :meth:`Service.patch`."""
 
-    def __init__(self, changed, before, after, method):
+    def __init__(self, changed, before, after, method, deferred=None):
         self.changed = changed
         self.before = before
         self.after = after
         self.method = method  # "none", "patch" or "create"
+        # check mode only: why the creation is predicted instead of dry-run by the server
+        self.deferred = deferred
 
     def diff(self):
         """``{"before": .., "after": ..}`` restricted to the differing fields (Secrets redacted)."""
@@ -312,6 +362,8 @@ class Service(object):
         self.client = client
         self.check_mode = check_mode
         self._sleep = sleep
+        # check mode: kinds found unserved after a fresh discovery (nothing this run does serves them)
+        self._unserved = {}
 
     def _write_params(self):
         params = {"field_manager": FIELD_MANAGER}
@@ -320,7 +372,15 @@ class Service(object):
         return params
 
     def resource(self, api_version, kind):
-        return self.client.resource(api_version, kind)
+        key = (api_version, kind)
+        if key in self._unserved:
+            raise ResourceNotFound(self._unserved[key], api_version=api_version, kind=kind)
+        try:
+            return self.client.resource(api_version, kind)
+        except ResourceNotFound as e:
+            if self.check_mode and (e.details or {}).get("kind"):
+                self._unserved[key] = e.msg
+            raise
 
     def get(self, api_version, kind, name, namespace=None, resource=None):
         """The object as a dict, or None when absent. Raises ResourceNotFound if the kind is unknown."""
@@ -341,7 +401,16 @@ class Service(object):
             if e.status == 409:
                 raise
             meta = body.get("metadata", {})
-            raise api_error(e, "create", describe(body.get("kind"), meta.get("name"), namespace))
+            error = api_error(e, "create", describe(body.get("kind"), meta.get("name"), namespace))
+            if missing_namespace(e):
+                error.details["missing_namespace"] = missing_namespace(e)
+            raise error
+
+    def predict_create(self, api_version, kind, name, namespace, patch, reason, list_merge_keys=None,
+                       remove_entries=None, replace_maps=None):
+        """Check mode: the creation the server cannot dry-run yet (see ``deferred_reason``)."""
+        body = would_create(api_version, kind, name, namespace, patch, list_merge_keys, remove_entries, replace_maps)
+        return PatchResult(True, None, body, "create", deferred=reason)
 
     def patch(
         self, api_version, kind, name, namespace=None, patch=None, list_merge_keys=None, remove_entries=None, create=False,
@@ -351,13 +420,20 @@ class Service(object):
         patch = patch or {}
         if not isinstance(patch, dict):
             raise InvalidInput("patch must be a mapping, got %s" % type(patch).__name__)
-        resource = self.resource(api_version, kind)
+        # Validate the merge arguments before any request.
+        keyed_merge({}, patch, list_merge_keys, remove_entries, replace_maps)
+        merge_args = dict(list_merge_keys=list_merge_keys, remove_entries=remove_entries, replace_maps=replace_maps)
+        try:
+            resource = self.resource(api_version, kind)
+        except ResourceNotFound as e:
+            reason = deferred_reason(self.check_mode, create, e)
+            if reason is None:
+                raise
+            return self.predict_create(api_version, kind, name, namespace, patch, reason, **merge_args)
         if resource.namespaced and not namespace:
             raise InvalidInput("%s is namespaced: namespace is required" % kind)
         namespace = namespace if resource.namespaced else None
         what = describe(kind, name, namespace)
-        # Validate the merge arguments before any request.
-        keyed_merge({}, patch, list_merge_keys, remove_entries, replace_maps)
 
         last_conflict = None
         for attempt in range(CONFLICT_RETRIES):
@@ -373,17 +449,17 @@ class Service(object):
                         name=name,
                         namespace=namespace,
                     )
-                body = keyed_merge({}, patch, list_merge_keys, remove_entries, replace_maps)
-                body["apiVersion"] = api_version
-                body["kind"] = kind
-                body.setdefault("metadata", {})["name"] = name
-                if namespace:
-                    body["metadata"]["namespace"] = namespace
+                body = would_create(api_version, kind, name, namespace, patch, **merge_args)
                 try:
                     after = self.create(resource, body, namespace)
                 except ApiException as e:  # 409: created concurrently, patch it instead
                     last_conflict = e
                     continue
+                except ApiError as e:
+                    reason = deferred_reason(self.check_mode, create, e)
+                    if reason is None:
+                        raise
+                    return self.predict_create(api_version, kind, name, namespace, patch, reason, **merge_args)
                 return PatchResult(True, None, after, "create")
 
             desired = keyed_merge(live, patch, list_merge_keys, remove_entries, replace_maps)

@@ -34,6 +34,11 @@ attributes:
     details:
       - The write is sent as a server-side dry run (C(dryRun=All)), so admission and defaulting
         are applied and nothing is stored. RV(result) is the object the server predicts.
+      - With O(create=true), an object the server cannot dry-run yet because its kind is not served
+        (its operator or CRD is installed by an earlier task) or its namespace does not exist (an
+        earlier task creates it) is reported as a creation instead of an error - C(changed=true),
+        RV(method=create), RV(deferred) giving the reason, RV(result) and the diff C(after) the object
+        built from O(patch) (without server defaults), the diff C(before) empty.
   diff_mode:
     support: full
     details:
@@ -182,6 +187,13 @@ result:
   returned: success
   type: dict
   sample: {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane", "metadata": {"name": "data-science-smcp"}}
+deferred:
+  description:
+    - Check mode only - why the creation is predicted from O(patch) instead of dry-run by the server
+      (the kind is not served yet, or the namespace does not exist yet).
+  returned: when check mode predicts a creation the server cannot dry-run
+  type: str
+  sample: kind maistra.io/v2 ServiceMeshControlPlane is not served yet
 method:
   description: What was sent to the API server.
   returned: success
@@ -246,6 +258,8 @@ def execute(module):
         create=params["create"],
     )
     result = dict(changed=outcome.changed, result=redact(outcome.after), method=outcome.method)
+    if outcome.deferred:
+        result["deferred"] = outcome.deferred
     if module._diff or module.check_mode:
         result["diff"] = outcome.diff()
     return result

@@ -34,6 +34,9 @@ attributes:
     support: full
     details:
       - Writes are server-side dry runs (C(dryRun=All)); RV(results) hold what the server predicts.
+      - An entry with O(resources[].create=true) whose kind is not served yet or whose namespace does not
+        exist yet (an earlier task or stage provides it) is reported as a creation built from its patch,
+        with C(deferred) giving the reason, instead of an error; so is an entry whose owner is reported so.
   diff_mode:
     support: full
     details:
@@ -81,6 +84,11 @@ options:
         description: Dotted path (also in O(resources[].list_merge_keys)) -> key values to remove.
         type: dict
         default: {}
+      replace_maps:
+        description: Dotted paths of mappings that the patch gives as a whole (live keys it lacks are removed).
+        type: list
+        elements: str
+        default: []
       create:
         description: Create the object from O(resources[].patch) when it does not exist.
         type: bool
@@ -144,7 +152,8 @@ results:
   description:
     - One entry per resource, in the order given - C(api_version), C(kind), C(name), C(namespace),
       C(changed), C(method) (C(none), C(patch), C(create)), C(result) (the object after, redacted),
-      C(diff) (in diff or check mode) and, for a failed entry, C(failed) and C(msg).
+      C(diff) (in diff or check mode), C(deferred) (check mode, a creation predicted from the patch, see
+      the check mode attribute) and, for a failed entry, C(failed) and C(msg).
   returned: always
   type: list
   elements: dict
@@ -174,6 +183,7 @@ ENTRY_OPTIONS = dict(
     patch=dict(type="dict", default={}),
     list_merge_keys=dict(type="dict", default={}, no_log=False),
     remove_entries=dict(type="dict", default={}),
+    replace_maps=dict(type="list", elements="str", default=[]),
     create=dict(type="bool", default=False),
     stage=dict(type="int", default=0),
     owner=dict(type="dict", options=dict(

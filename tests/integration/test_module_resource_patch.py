@@ -194,6 +194,32 @@ def test_missing_crd_names_the_kind(kubeconfig, ns):
     assert "nothing.example.com/v1 Gizmo" in res["msg"] and "CRD" in res["msg"]
 
 
+def test_check_mode_predicts_what_the_server_cannot_dry_run_yet(k8s, kubeconfig, ns):
+    """Check mode with create: a CRD not installed, or a namespace not created yet, is a predicted
+    creation (changed, the object as the diff's after, the before empty), not an error; nothing written."""
+    gizmo = {"api_version": "nothing.example.com/v1", "kind": "Gizmo", "name": "g", "namespace": ns,
+             "patch": {"spec": {"size": 3}}, "create": True}
+    res = run_module("resource_patch", gizmo, kubeconfig, check=True, diff=True)
+    assert not res.get("failed") and res["changed"] is True and res["method"] == "create", res
+    assert "nothing.example.com/v1 Gizmo" in res["deferred"] and "not served" in res["deferred"], res
+    assert res["diff"] == {"before": {}, "after": {"apiVersion": "nothing.example.com/v1", "kind": "Gizmo",
+                                                   "metadata": {"name": "g", "namespace": ns}, "spec": {"size": 3}}}
+
+    missing = "rp-absent-%s" % uuid.uuid4().hex[:6]
+    cfg = {"kind": "ConfigMap", "name": "cfg", "namespace": missing, "patch": {"data": {"a": "1"}}, "create": True}
+    res = run_module("resource_patch", cfg, kubeconfig, check=True, diff=True)
+    assert not res.get("failed") and res["changed"] is True and res["method"] == "create", res
+    assert res["deferred"] == "namespace %s does not exist yet" % missing, res
+    assert res["diff"]["before"] == {} and res["diff"]["after"]["data"] == {"a": "1"}
+    with pytest.raises(ApiException) as err:
+        api(k8s, "v1", "Namespace").get(name=missing)
+    assert err.value.status == 404
+
+    # a real run still fails, with the server's message
+    res = run_module("resource_patch", cfg, kubeconfig)
+    assert res.get("failed") and "not found" in res["msg"] and missing in res["msg"], res
+
+
 def test_missing_object_names_the_object_unless_create(k8s, kubeconfig, ns):
     args = {"kind": "ConfigMap", "name": "absent", "namespace": ns, "patch": {"data": {"k": "v"}}}
     res = run_module("resource_patch", args, kubeconfig)

@@ -7,6 +7,7 @@ others are still written.
 """
 
 import json
+import uuid
 
 import pytest
 from helpers import run_module
@@ -76,3 +77,23 @@ def test_a_failing_entry_names_the_object_and_the_others_are_written(kubeconfig,
     assert res.get("failed"), res
     assert "ConfigMap %s/absent-one" % ns in res["msg"] and "not found" in res["msg"], res["msg"]
     assert [r.get("changed") for r in res["results"]] == [True, False, True]
+
+
+def test_check_mode_on_an_empty_cluster_predicts_the_namespace_and_the_kinds_not_served(k8s, kubeconfig):
+    """One task, check mode: a new namespace (dry-run), a ConfigMap in it and an object of a CRD not
+    installed are predicted creations with their diffs; nothing is written."""
+    missing = "rps-new-%s" % uuid.uuid4().hex[:6]
+    entries = [{"kind": "Namespace", "name": missing, "create": True, "patch": {"metadata": {"labels": {"a": "b"}}}},
+               dict(cm(missing, 1), stage=1),
+               {"api_version": "nothing.example.com/v1", "kind": "Gizmo", "name": "g", "namespace": missing,
+                "create": True, "stage": 1, "patch": {"spec": {"size": 3}}}]
+    res = run_module("resources_patch", {"resources": entries}, kubeconfig, check=True)
+    assert not res.get("failed") and res["changed_count"] == 3, res
+    namespace, config, gizmo = res["results"]
+    assert "deferred" not in namespace and namespace["method"] == "create"
+    assert config["deferred"] == "namespace %s does not exist yet" % missing, config
+    assert config["diff"] == {"before": {}, "after": {"apiVersion": "v1", "kind": "ConfigMap", "data": {"key": "a"},
+                                                      "metadata": {"name": "cm-1", "namespace": missing,
+                                                                   "labels": {"app": "x"}}}}
+    assert "not served" in gizmo["deferred"] and gizmo["diff"]["after"]["spec"] == {"size": 3}
+    assert missing not in [n.metadata.name for n in api(k8s, "v1", "Namespace").get().items]
