@@ -223,12 +223,14 @@ def pod_failure_lines(result, default_namespace=None):
         name = _pod_field(pod, "name", "pod", "metadata.name") or "?"
         ns = _pod_field(pod, "namespace", "metadata.namespace") or default_namespace
         node = _pod_field(pod, "node", "node_name", "nodeName", "spec.nodeName") or "<unscheduled>"
-        prefix = "node %s: pod %s%s" % (node, ("%s/" % ns) if ns else "", name)
+        where = "pod %s%s" % (("%s/" % ns) if ns else "", name)
+        prefix = "node %s: %s" % (node, where)
         problems = [p for p in (pod.get("problems") or []) if isinstance(p, Mapping)]
         if not problems and pod.get("reason"):
             problems = [pod]
         for problem in problems:
-            line = "%s: %s" % (prefix, problem.get("reason") or "failed")
+            # a problem names its own node (pods_verify's PodProblem); the pod summary's is the fallback
+            line = "node %s: %s: %s" % (problem.get("node") or node, where, problem.get("reason") or "failed")
             if problem.get("container"):
                 line += " (container %s)" % problem["container"]
             if problem.get("message"):

@@ -48,23 +48,28 @@ IMAGE_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrIma
 
 
 class PodProblem(object):
-    """A fatal problem of one pod (container may be None, e.g. Unschedulable)."""
+    """A fatal problem of one pod (container may be None, e.g. Unschedulable; node is None while
+    the pod is not scheduled)."""
 
-    def __init__(self, pod, container, reason, message, namespace=None):
+    def __init__(self, pod, container, reason, message, namespace=None, node=None):
         self.pod = pod
         self.namespace = namespace
         self.container = container
         self.reason = reason
         self.message = message or ""
+        self.node = node
 
     def as_dict(self):
-        return {"pod": self.pod, "container": self.container, "reason": self.reason, "message": self.message}
+        return {"pod": self.pod, "namespace": self.namespace, "node": self.node, "container": self.container,
+                "reason": self.reason, "message": self.message}
 
     def __str__(self):
         where = "pod %s" % self.pod
         if self.container:
             where += " container %s" % self.container
-        return "%s: %s%s" % (where, self.reason, (" (%s)" % self.message) if self.message else "")
+        return "%s: %s%s%s" % (
+            where, self.reason, (" (%s)" % self.message) if self.message else "", (" on node %s" % self.node) if self.node else ""
+        )
 
 
 def _meta(pod):
@@ -73,6 +78,11 @@ def _meta(pod):
 
 def pod_name(pod):
     return _meta(pod).get("name", "")
+
+
+def node_name(pod):
+    """The node the pod is scheduled on, or None."""
+    return (pod.get("spec") or {}).get("nodeName") or None
 
 
 def _statuses(pod):
@@ -97,6 +107,7 @@ def diagnose(pod):
     An image problem's message starts with the image the pod spec asks for."""
     name = pod_name(pod)
     namespace = _meta(pod).get("namespace")
+    node = node_name(pod)
     images = container_images(pod)
     problems = []
     for cs in _statuses(pod):
@@ -112,7 +123,7 @@ def diagnose(pod):
                 image = images.get(cs.get("name")) or cs.get("image")
                 if image:
                     message = _join("image %s" % image, message)
-            problems.append(PodProblem(name, cs.get("name"), waiting["reason"], message, namespace))
+            problems.append(PodProblem(name, cs.get("name"), waiting["reason"], message, namespace, node))
         elif not cs.get("ready") and "OOMKilled" in (terminated.get("reason"), last.get("reason")):
             problems.append(
                 PodProblem(
@@ -121,11 +132,12 @@ def diagnose(pod):
                     "OOMKilled",
                     "container was killed for exceeding its memory limit (restarts: %s)" % cs.get("restartCount", 0),
                     namespace,
+                    node,
                 )
             )
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("reason") == "Unschedulable":
-            problems.append(PodProblem(name, None, "Unschedulable", cond.get("message"), namespace))
+            problems.append(PodProblem(name, None, "Unschedulable", cond.get("message"), namespace, node))
     return problems
 
 
@@ -368,6 +380,7 @@ class UnreadyTracker(object):
                             "running for %.0fs without becoming ready (readiness probe failing?)%s"
                             % (age, ("; " + detail) if detail else ""),
                             _meta(pod).get("namespace"),
+                            node_name(pod),
                         )
                     )
         for key in list(self.since):

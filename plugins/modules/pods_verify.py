@@ -161,7 +161,7 @@ pods:
       elements: dict
       returned: always
     problems:
-      description: Fatal problems found (C(pod), C(container), C(reason), C(message)).
+      description: Fatal problems found (C(pod), C(namespace), C(node) (null while unscheduled), C(container), C(reason), C(message)).
       type: list
       elements: dict
       returned: always

@@ -43,6 +43,17 @@ def waiting(name, reason, message="", last=None, restarts=3):
 OK = {"name": "istio-proxy", "ready": True, "restartCount": 0, "state": {"running": {}}}
 
 
+def test_a_problem_names_the_node_of_a_scheduled_pod_only():
+    p = pod(ready=False, statuses=[waiting("authorino", "CrashLoopBackOff", "back-off"), OK], phase="Running")
+    p["spec"]["nodeName"] = "worker-2"
+    (prob,) = diagnose(p)
+    assert prob.node == "worker-2" and prob.as_dict()["node"] == "worker-2"
+    assert str(prob).endswith(" on node worker-2")
+    del p["spec"]["nodeName"]
+    (prob,) = diagnose(p)
+    assert prob.node is None and "node" not in str(prob)
+
+
 @pytest.mark.parametrize(
     "reason", ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"]
 )
