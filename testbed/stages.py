@@ -3,7 +3,7 @@
 Written for this project (kwok v0.8 ships no default stages). The stages are mutually
 exclusive by their selectors, so kwok never has to pick one at random.
 
-Pod annotations honoured (see docs/contracts.md):
+Pod annotations honoured (see testbed/README.md, "Pod failure annotations"):
 
 - ``testbed.openshift-ai.io/fail``: ``CrashLoopBackOff`` | ``ImagePullBackOff`` | ``NotReady`` | ``OOMKilled``
   (``OOMKilled``: the container is killed for exceeding its memory limit, exit code 137, and restarted
