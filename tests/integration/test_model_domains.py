@@ -2,8 +2,8 @@
 
 On the shared testbed with the Serverless platform: one model deployed directly (the role maps what
 exists), then a generated-certificate mapping and a provided-certificate mapping converge, rerun with
-changed=0, --check writes nothing; a domain claimed by another project and a RawDeployment model are
-refused before any write; deleting the model removes its mapping and the Secret the role made
+changed=0, --check (with and without a change to make) writes nothing; a domain claimed by another
+project and a RawDeployment model are refused before any write; deleting the model removes its mapping and the Secret the role made
 (garbage collection through the ownerReference)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from helpers import ansible_playbook
 from install_support import failure_text, stats
 from test_inference_check import ensure_platform, isvc, vllm_runtime
 from test_install_bad_inputs import _write_cert
-from test_sim_support import create, delete, get, wait_for
+from test_sim_support import create, delete, get, items, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -86,8 +86,29 @@ def test_mappings_converge_rerun_and_check(k8s, kubeconfig, project, tmp_path):
 
     again = ansible_playbook(PLAYBOOK, kubeconfig, {"model_domains_mappings": maps})
     assert again.rc == 0 and stats(again)["changed"] == 0, failure_text(again)[-3000:]
+    before = written(k8s)
     check = ansible_playbook(PLAYBOOK, kubeconfig, {"model_domains_mappings": maps}, check=True, diff=True)
     assert check.rc == 0 and stats(check)["changed"] == 0, failure_text(check)[-3000:]
+    # --check with a change to make (a new mapping) reports it and writes nothing
+    new = "new.%s.example.org" % NS
+    check = ansible_playbook(PLAYBOOK, kubeconfig, {"model_domains_mappings": maps + [
+        {"domain": new, "model": "granite", "project": NS}]}, check=True, diff=True)
+    assert check.rc == 0 and stats(check)["changed"] > 0, failure_text(check)[-3000:]
+    assert get(k8s, *DM, new, NS) is None and get(k8s, *CDC, new) is None
+    assert written(k8s) == before
+
+
+def written(k8s):
+    """(kind, name) -> resourceVersion of what the role writes in the project: DomainMappings, the TLS
+    Secrets, and the domain claims of the project."""
+    out = {}
+    for api_version, kind, namespace in (DM + (NS,), ("v1", "Secret", NS), CDC + (None,)):
+        for obj in items(k8s, api_version, kind, namespace):
+            if (kind == "Secret" and "tls" not in obj["metadata"]["name"]) or \
+                    (kind == CDC[1] and (obj.get("spec") or {}).get("namespace") != NS):
+                continue
+            out[(kind, obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
+    return out
 
 
 def test_refusals_before_any_write(k8s, kubeconfig, project):
