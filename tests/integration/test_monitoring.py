@@ -2,19 +2,17 @@
 
 The shared testbed with the platform installed (test_inference_check.ensure_platform). The tests run
 in file order and build on each other: bad input and check mode write nothing -> converge keeps every
-pre-existing key of both ConfigMaps, Prometheus starts -> models deployed with
-the model_deployment playbook -> once Prometheus has scraped them, N requests to a model are counted by the
-seed's query through metrics_query, and the role's named checks pass in a second run that changes
-nothing; a model that served nothing
-fails with a message that says so. A ROSA testbed of its own: the managed cluster-monitoring-config is
+pre-existing key of both ConfigMaps, Prometheus starts -> models deployed with the model_deployment
+playbook -> once Prometheus has scraped them, the N requests that the inference checks (module
+inference_check) sent to a model are counted by the seed's query through metrics_query, and the role's
+named checks pass in a second run that changes nothing; a model that served nothing fails with a
+message that says so. A ROSA testbed of its own: the managed cluster-monitoring-config is
 left alone with a message, and `down` leaves no Prometheus behind.
 At the end user workload monitoring is switched off again (Prometheus stops) and the models' project removed.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import subprocess
 import time
@@ -23,8 +21,8 @@ import uuid
 import pytest
 import yaml
 from helpers import ansible_playbook, run_module
-from test_inference_check import ensure_platform
-from test_sim_support import create, delete, get, merge_patch, wait_for
+from test_inference_check import ensure_platform, gateway_tls
+from test_sim_support import create, delete, get, items, merge_patch, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,7 +31,13 @@ NS = "mon-" + uuid.uuid4().hex[:6]
 CMO = ("openshift-monitoring", "cluster-monitoring-config")
 UWM = ("openshift-user-workload-monitoring", "user-workload-monitoring-config")
 READER = "metrics-reader"
-N_VLLM, N_OVMS = 5, 3
+N_VLLM, N_OVMS, N_TGIS = 5, 3, 2  # inference checks per model
+DSCI = ("dscinitialization.opendatahub.io/v1", "DSCInitialization")
+MONITORS = (("ServiceMonitor", "istiod-monitor"), ("PodMonitor", "istio-proxies-monitor"))
+# the calls of an inference check that the seed's query of the runtime counts (vLLM: the generation
+# calls, not GET /v1/models; OVMS: ovms_requests_success of every method, the ready call too)
+COUNTED = {"vllm": ("completions", "chat_completions", "embeddings"), "ovms": ("ready", "infer"),
+           "caikit-tgis": ("text_generation",)}
 
 
 def cm(k8s, ns_name):
@@ -102,6 +106,7 @@ def test_bad_input_and_check_mode_write_nothing(platform, monitoring_record):
         else:
             merge_patch(k8s, "v1", "ConfigMap", name, {"metadata": body["metadata"], "data": body["data"]}, ns)
     before = {k: cm(k8s, k)["metadata"]["resourceVersion"] for k in (CMO, UWM)}
+    others = written_elsewhere(k8s)
 
     run = play(kubeconfig, monitoring_record, monitoring_checks=[{"model": "Bad Name", "namespace": NS,
                                                                   "runtime": "vllm"}])
@@ -113,6 +118,18 @@ def test_bad_input_and_check_mode_write_nothing(platform, monitoring_record):
     assert changed(run) >= 1  # it would change cluster-monitoring-config
     assert {k: cm(k8s, k)["metadata"]["resourceVersion"] for k in (CMO, UWM)} == before
     assert config_yaml(k8s, CMO).get("enableUserWorkload") is not True
+    # nor the role's other objects: DSCInitialization spec, mesh monitors
+    assert written_elsewhere(k8s) == others
+
+
+def written_elsewhere(k8s):
+    """What the role writes besides the two ConfigMaps: the DSCInitialization's spec (its status moves
+    on its own) and the mesh monitors (resourceVersion, None while absent)."""
+    out = {("DSCInitialization", d["metadata"]["name"]): d.get("spec") for d in items(k8s, *DSCI)}
+    for kind, name in MONITORS:
+        obj = get(k8s, "monitoring.coreos.com/v1", kind, name, "istio-system")
+        out[(kind, name)] = obj and obj["metadata"]["resourceVersion"]
+    return out
 
 
 def test_converge_keeps_every_key_and_starts_prometheus(platform, monitoring_record):
@@ -144,19 +161,22 @@ def test_converge_keeps_every_key_and_starts_prometheus(platform, monitoring_rec
 
 @pytest.fixture(scope="module")
 def models(platform):
-    """granite (vLLM, Serverless), mnist (OVMS, RawDeployment) and idle (vLLM) deployed with the
-    model_deployment playbook, its inference checks off: until the test calls them, no model has served
-    anything, so the counts below are exact."""
+    """granite (vLLM, Serverless), mnist (OVMS, RawDeployment), flan (Caikit-TGIS, RawDeployment) and
+    idle (vLLM) deployed with the model_deployment playbook, its inference checks off: until the test
+    runs the inference checks, no model has served anything, so the counts below are exact."""
     kubeconfig, k8s, ingress = platform
     granite = {"name": "granite", "project": NS, "runtime": "vllm-cuda-runtime", "model_format": "vLLM",
                "storage": {"uri": "oci://quay.io/example/granite:1"}}
     mnist = {"name": "mnist", "project": NS, "runtime": "kserve-ovms", "model_format": "onnx",
              "deployment_mode": "RawDeployment", "external_route": False,
              "storage": {"uri": "oci://quay.io/example/mnist:1"}}
+    flan = {"name": "flan", "project": NS, "runtime": "caikit-tgis-runtime", "model_format": "caikit",
+            "deployment_mode": "RawDeployment", "external_route": False,
+            "storage": {"uri": "oci://quay.io/example/flan-t5:1"}}
     idle = dict(granite, name="idle")
     run = ansible_playbook("playbooks/deploy_models.yml", kubeconfig, {
         "model_serving_kubeconfig": kubeconfig, "model_deployment_timeout": 300,
-        "model_deployment_inference_check": False, "model_serving_models": [granite, mnist, idle]}, timeout=1200)
+        "model_deployment_inference_check": False, "model_serving_models": [granite, mnist, flan, idle]}, timeout=1200)
     assert run.rc == 0, failure_text(run)
     # a reader of the query endpoint: cluster-monitoring-view, as on OpenShift
     create(k8s, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": READER, "namespace": NS}})
@@ -175,52 +195,63 @@ def query(kubeconfig, record, **args):
     return run_module("metrics_query", base, kubeconfig)
 
 
-def call(ingress, host, path, body):
-    conn = http.client.HTTPConnection(*ingress["http-address"].split(":"), timeout=30)
-    try:
-        conn.request("POST", path, body=json.dumps(body), headers={"Host": host, "Content-Type": "application/json"})
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    finally:
-        conn.close()
+def inference_checks(kubeconfig, k8s, ingress, name, times):
+    """The model-deployment work's inference check (module inference_check) run `times` times on a model,
+    one after the other; returns the number of requests the seed's query of its runtime counts."""
+    res = run_module("inference_check", {
+        "models": [{"name": name, "namespace": NS}] * times, "workers": 1, "wait_timeout": 60,
+        "ca": gateway_tls(k8s)[1],
+        "resolve": {"*.svc.cluster.local": ingress["http-address"], "*": ingress["https-address"]}}, kubeconfig)
+    assert not res.get("failed"), res.get("msg")
+    assert len(res["checks"]) == times and all(c["ok"] for c in res["checks"]), res["checks"]
+    calls = [c for check in res["checks"] for c in check["calls"]]
+    assert all(c["status"] == 200 for c in calls), calls
+    return sum(1 for check in res["checks"] for c in check["calls"] if c["name"] in COUNTED[check["runtime"]])
 
 
 def test_seed_queries_count_the_requests(platform, monitoring_record, models):
-    kubeconfig, _k8s, _ingress = platform
+    kubeconfig, k8s, _ingress = platform
     ingress = models
     rec = monitoring_record
     # the counters of both models are scraped (at 0: nothing called them yet)
     for q in ('vllm:request_success_total{namespace="%s",model_name="granite"}' % NS,
-              'ovms_requests_success{namespace="%s",name="mnist"}' % NS):
+              'ovms_requests_success{namespace="%s",name="mnist"}' % NS,
+              'tgi_request_success{namespace="%s",pod=~"flan-predictor-.*"}' % NS):
         res = query(kubeconfig, rec, query=q, expect_series=True, timeout=180)
         assert not res.get("failed"), res.get("msg")
-    for _i in range(N_VLLM):
-        assert call(ingress, "granite-predictor.%s.svc.cluster.local" % NS, "/v1/completions",
-                    {"model": "granite", "prompt": "How many?", "max_tokens": 4}) == 200
-    sample = {"inputs": [{"name": "Func/StatefulPartitionedCall/input/_0:0", "shape": [1, 30], "datatype": "FP32",
-                          "data": [[0.1] * 30]}]}
-    for _i in range(N_OVMS):
-        assert call(ingress, "mnist-predictor.%s.svc.cluster.local" % NS, "/v2/models/mnist/infer", sample) == 200
+    # N requests: what the inference checks sent (vLLM: completions and chat per check; OVMS: ready and infer)
+    n_vllm = inference_checks(kubeconfig, k8s, ingress, "granite", N_VLLM)
+    n_ovms = inference_checks(kubeconfig, k8s, ingress, "mnist", N_OVMS)
+    n_tgis = inference_checks(kubeconfig, k8s, ingress, "flan", N_TGIS)
+    assert n_vllm >= N_VLLM and n_ovms == 2 * N_OVMS and n_tgis == N_TGIS, (n_vllm, n_ovms, n_tgis)
 
-    res = query(kubeconfig, rec, check={"runtime": "vllm", "namespace": NS, "model": "granite"}, value=N_VLLM,
+    res = query(kubeconfig, rec, check={"runtime": "vllm", "namespace": NS, "model": "granite"}, value=n_vllm,
                 timeout=180)
     assert not res.get("failed"), res.get("msg")
     assert res["query"] == ('round(sum(increase(vllm:request_success_total{namespace="%s",model_name="granite"}[5m])))'
                             % NS)
-    assert res["value"] == N_VLLM and res["url"] == "https://" + rec["query-host"]
-    res = query(kubeconfig, rec, check={"runtime": "ovms", "namespace": NS, "model": "mnist"}, value=N_OVMS,
+    assert res["value"] == n_vllm and res["url"] == "https://" + rec["query-host"]
+    res = query(kubeconfig, rec, check={"runtime": "ovms", "namespace": NS, "model": "mnist"}, value=n_ovms,
                 timeout=180)
     assert not res.get("failed"), res.get("msg")
-    assert res["value"] == N_OVMS
+    assert res["value"] == n_ovms
+    res = query(kubeconfig, rec, check={"runtime": "caikit-tgis", "namespace": NS, "model": "flan"}, value=n_tgis,
+                timeout=180)
+    assert not res.get("failed"), res.get("msg")
+    assert res["query"] == ('round(sum(increase(tgi_request_success{namespace="%s",pod=~"flan-predictor-.*"}[5m])))'
+                            % NS)
+    assert res["value"] == n_tgis
 
-    # the role's named checks, on the converged cluster: nothing changes
+    # the role's named checks, on the converged cluster: nothing changes (a 30m window: on a loaded
+    # machine the run can reach its checks more than 5 minutes after the requests)
     run = play(kubeconfig, rec, monitoring_query_service_account={"name": READER, "namespace": NS},
-               monitoring_checks=[{"model": "granite", "namespace": NS, "runtime": "vllm", "value": N_VLLM},
-                                  {"model": "mnist", "namespace": NS, "runtime": "ovms", "min_value": 1}])
+               monitoring_checks=[{"model": "granite", "namespace": NS, "runtime": "vllm", "value": n_vllm,
+                                   "interval": "30m"},
+                                  {"model": "mnist", "namespace": NS, "runtime": "ovms", "min_value": 1,
+                                   "interval": "30m"}])
     assert run.rc == 0, failure_text(run)
     assert changed(run) == 0
-    assert "%s/granite: %d request(s) served in the last 5m" % (NS, N_VLLM) in messages(run)[0]
+    assert "%s/granite: %d request(s) served in the last 30m" % (NS, n_vllm) in messages(run)[0]
 
 
 def test_a_model_that_served_nothing_fails_saying_so(platform, monitoring_record, models):
