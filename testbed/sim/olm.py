@@ -172,7 +172,13 @@ class SubscriptionController(Controller):
         installed = old.get("installedCSV")
         installed_obj = self.mgr.get(R.CSV, installed, ns) if installed else None
         if installed and installed_obj is None:
-            installed = None  # CSV removed by hand: resolve again
+            # replaced by the next CSV of the graph (deleted once that one Succeeded), else removed by hand:
+            # resolve again
+            successor = next((c for c in self.mgr.informer(R.CSV).items(namespace=ns)
+                              if dig(c, "spec", "replaces") == installed and c["metadata"]["name"] in chain
+                              and not c["metadata"].get("deletionTimestamp")), None)
+            installed = successor["metadata"]["name"] if successor else None
+            installed_obj = successor
         if not installed:
             target = spec.get("startingCSV") if spec.get("startingCSV") in chain else head
         elif installed == head:
@@ -181,7 +187,11 @@ class SubscriptionController(Controller):
             # one step along the upgrade graph: the CSV whose `replaces` is the installed one, planned
             # once the installed CSV Succeeded (a Manual plan per step; never straight to the head)
             target = chain[chain.index(installed) + 1]
-            if dig(installed_obj, "status", "phase") != "Succeeded":
+            planned = any(target in (dig(c, "spec", "clusterServiceVersionNames") or [])
+                          for c in self.mgr.informer(R.INSTALLPLAN).items(namespace=ns)
+                          if any(r.get("uid") == sub["metadata"]["uid"]
+                                 for r in c["metadata"].get("ownerReferences") or []))
+            if not planned and dig(installed_obj, "status", "phase") != "Succeeded":
                 target = installed
         else:
             # a channel that does not hold the installed CSV: its head replaces it directly (as a
