@@ -46,7 +46,7 @@ MAX_TARBALL = 2 * 1024 * 1024  # about 0.6 MB today
 
 def _run(cmd, env=None, cwd=None, timeout=300):
     return subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=timeout)
+                          universal_newlines=True, timeout=timeout, check=False)
 
 
 def _installed_dependency(namespace, name):
