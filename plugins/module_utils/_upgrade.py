@@ -1,0 +1,218 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, OpenShift AI model_serving maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The decisions of the upgrade role: the upgrade path of each operator through its channel's
+upgrade graph, and the preflight refusals (catalog, platform health, models), as plain functions
+of the objects read. Nothing here reads or writes the cluster.
+
+Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+The upgrade graph of a channel is read from its PackageManifest: the package server lists a
+channel's ``entries`` from the channel head back along the ``replaces`` chain (newest first), so
+the entries read backwards are the CSVs OLM installs one after the other, one InstallPlan each.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def _get(obj, path, default=None):
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return default
+        cur = cur.get(part)
+        if cur is None:
+            return default
+    return cur
+
+
+def _name(obj):
+    return _get(obj, "metadata.name")
+
+
+def _ns_name(obj):
+    return "%s/%s" % (_get(obj, "metadata.namespace"), _name(obj))
+
+
+def _condition(obj, ctype):
+    for c in _get(obj, "status.conditions", []) or []:
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def channel_path(pm, channel):
+    """The CSVs of ``channel`` in upgrade order (oldest first) as [{name, version}], or None."""
+    for ch in _get(pm, "status.channels", []) or []:
+        if ch.get("name") == channel:
+            entries = [{"name": e.get("name"), "version": e.get("version")} for e in ch.get("entries") or [] if e.get("name")]
+            if not entries and ch.get("currentCSV"):
+                entries = [{"name": ch["currentCSV"], "version": _get(ch, "currentCSVDesc.version")}]
+            return list(reversed(entries))
+    return None
+
+
+def _channels(pm):
+    return sorted(ch.get("name") for ch in _get(pm, "status.channels", []) or [] if ch.get("name"))
+
+
+def _find_target(path, version):
+    """The entry of ``path`` for ``version`` (a version such as 1.35.2, or a CSV name)."""
+    version = str(version).strip()
+    for e in path:
+        if version in (e["name"], e.get("version"), "v%s" % (e.get("version") or "")):
+            return e["name"]
+    return None
+
+
+def plan_operator(package, target, subs, pms, approval):
+    """The upgrade of one package: (plan, refusals, skipped reason).
+
+    ``target``: {channel, version} (both optional; empty = the head of the current channel)."""
+    var = "upgrade_operators['%s']" % package
+    target = target or {}
+    mine = [s for s in subs if _get(s, "spec.name") == package]
+    if not mine:
+        if target.get("channel") or target.get("version"):
+            return None, ["%s: no Subscription for package %s in the cluster; install it first (playbooks/install.yml)"
+                          % (var, package)], None
+        return None, [], "no Subscription for package %s" % package
+    if len(mine) > 1:
+        return None, ["%s: %d Subscriptions for package %s (%s); OLM resolves each, upgrade them one by one"
+                      % (var, len(mine), package, ", ".join(sorted(_ns_name(s) for s in mine)))], None
+    sub = mine[0]
+    # the package as the Subscription's catalog lists it (another catalog may list a same-named package)
+    pms = [p for p in pms or [] if (_get(p, "status.packageName") or _name(p)) == package]
+    pm = next((p for p in pms if _get(p, "status.catalogSource") == _get(sub, "spec.source")), pms[0] if pms else None)
+    where = "Subscription %s" % _ns_name(sub)
+    installed = _get(sub, "status.installedCSV")
+    if not installed:
+        return None, ["%s: %s has no installed CSV (state %s); the operator must be installed before it is upgraded"
+                      % (var, where, _get(sub, "status.state", "none"))], None
+    if not pm:
+        return None, ["%s: the catalog has no PackageManifest for package %s (catalog %s)"
+                      % (var, package, _get(sub, "spec.source"))], None
+    current_channel = _get(sub, "spec.channel") or _get(pm, "status.defaultChannel")
+    channel = target.get("channel") or current_channel
+    path = channel_path(pm, channel)
+    if path is None:
+        return None, ["%s.channel: channel %r is not a channel of package %s in catalog %s; available: %s"
+                      % (var, channel, package, _get(pm, "status.catalogSource"), ", ".join(_channels(pm)))], None
+    names = [e["name"] for e in path]
+    head = names[-1] if names else None
+    if target.get("version"):
+        target_csv = _find_target(path, target["version"])
+        if target_csv is None:
+            return None, ["%s.version: version %s is not in channel %s of package %s; the channel has: %s"
+                          % (var, target["version"], channel, package,
+                             ", ".join(e.get("version") or e["name"] for e in path))], None
+    else:
+        target_csv = head
+    refusals = []
+    if installed in names:
+        i, t = names.index(installed), names.index(target_csv)
+        if t < i:
+            refusals.append("%s.version: %s is older than the installed %s (%s); OLM does not downgrade"
+                            % (var, target_csv, installed, where))
+        steps = names[i + 1:t + 1]
+    elif target_csv == head:
+        # a channel that does not list the installed CSV: its head replaces it (skipRange)
+        steps = [head]
+    else:
+        refusals.append("%s.version: the installed %s is not in channel %s, so OLM can only go to the channel head %s, "
+                        "not %s" % (var, installed, channel, head, target_csv))
+        steps = []
+    if approval == "Automatic" and target_csv != head:
+        refusals.append("%s.version: with upgrade_approval Automatic OLM upgrades to the channel head %s, past %s; "
+                        "use upgrade_approval Manual to stop at a version" % (var, head, target_csv))
+    if refusals:
+        return None, refusals, None
+    live_approval = _get(sub, "spec.installPlanApproval") or "Automatic"
+    spec_changes = []
+    if channel != _get(sub, "spec.channel"):
+        spec_changes.append("channel %s -> %s" % (_get(sub, "spec.channel"), channel))
+    if approval != live_approval:
+        spec_changes.append("installPlanApproval %s -> %s" % (live_approval, approval))
+    plan = {
+        "package": package,
+        "subscription": _name(sub),
+        "namespace": _get(sub, "metadata.namespace"),
+        "source": _get(sub, "spec.source"),
+        "source_namespace": _get(sub, "spec.sourceNamespace"),
+        "channel": channel,
+        "channel_before": _get(sub, "spec.channel"),
+        "installed": installed,
+        "target": target_csv,
+        "steps": steps,
+        "spec_changes": spec_changes,
+        # the olm_operator calls: one per step; a Subscription whose spec changes without a step
+        # (already at the target) gets one call that only writes the spec
+        "calls": list(steps) if steps else ([installed] if spec_changes else []),
+    }
+    return plan, [], None
+
+
+def health_refusals(plans, platform, isvcs):
+    """Why the platform or a model is not healthy enough to be upgraded (empty: go).
+
+    ``platform``: the platform_info facts (``operators``: the CSVs with their phase, ``dsci``,
+    ``dsc``, ``smcp``, ``knative_serving``)."""
+    out = []
+    platform = platform or {}
+    by_name = dict(((o.get("namespace"), o.get("name")), o) for o in platform.get("operators") or [])
+    for plan in plans:
+        csv = by_name.get((plan["namespace"], plan["installed"]))
+        phase = (csv or {}).get("phase")
+        if phase != "Succeeded":
+            out.append("platform not healthy: ClusterServiceVersion %s/%s of %s is %s%s" % (
+                plan["namespace"], plan["installed"], plan["package"], phase or "missing",
+                (" (%s)" % csv.get("reason")) if csv and csv.get("reason") else ""))
+    for key, kind in (("dsci", "DSCInitialization"), ("dsc", "DataScienceCluster")):
+        obj = platform.get(key)
+        if obj and obj.get("phase") != "Ready":
+            out.append("platform not healthy: %s %s is in phase %s, not Ready" % (kind, obj.get("name"), obj.get("phase")))
+    for key, kind in (("smcp", "ServiceMeshControlPlane"), ("knative_serving", "KnativeServing")):
+        for obj in platform.get(key) or []:
+            if not obj.get("ready"):
+                out.append("platform not healthy: %s %s/%s is not Ready" % (kind, obj.get("namespace"), obj.get("name")))
+    for isvc in isvcs or []:
+        ready = _condition(isvc, "Ready")
+        if not ready or ready.get("status") != "True":
+            out.append("model not Ready: InferenceService %s%s" % (
+                _ns_name(isvc), (" (%s: %s)" % (ready.get("reason"), ready.get("message"))) if ready else " (no Ready condition)"))
+    return out
+
+
+def upgrade_plan(targets, subs, pms, approval, platform=None, isvcs=None):
+    """Plans of the listed packages (in the order given), the packages skipped and every refusal."""
+    plans, refusals, skipped = [], [], []
+    for package, target in (targets or {}).items():
+        plan, refused, skip = plan_operator(package, target, subs or [], pms, approval)
+        refusals.extend(refused)
+        if plan:
+            plans.append(plan)
+        if skip:
+            skipped.append({"package": package, "reason": skip})
+    refusals.extend(health_refusals(plans, platform, isvcs))
+    return {"operators": plans, "skipped": skipped, "refusals": refusals}
+
+
+def model_checks(isvcs, secrets):
+    """The ``models`` option of inference_check for every InferenceService: with token auth, its first
+    token Secret (a service account token Secret of the model's ``<model>-sa`` service account)."""
+    out = []
+    for isvc in isvcs or []:
+        ns, name = _get(isvc, "metadata.namespace"), _name(isvc)
+        entry = {"name": name, "namespace": ns}
+        annotations = _get(isvc, "metadata.annotations", {}) or {}
+        if str(annotations.get("security.opendatahub.io/enable-auth", "")).lower() == "true":
+            tokens = sorted(
+                _name(s) for s in secrets or []
+                if _get(s, "metadata.namespace") == ns and s.get("type") == "kubernetes.io/service-account-token"
+                and (_get(s, "metadata.annotations", {}) or {}).get("kubernetes.io/service-account.name") == "%s-sa" % name)
+            if tokens:
+                entry["token_secret"] = tokens[0]
+        out.append(entry)
+    return out
