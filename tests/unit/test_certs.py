@@ -223,7 +223,7 @@ def test_provided_key_mismatch_is_refused():
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(InvalidInput) as e:
         xc.validate_provided(leaf.public_bytes(PEM), _pem_key(other), DOMAIN, now=NOW,
-                                names={"private_key": "private_key_path", "certificate": "certificate_path"})
+                             names={"private_key": "private_key_path", "certificate": "certificate_path"})
     assert "private_key_path" in e.value.msg and "does not belong" in e.value.msg
 
 
@@ -245,7 +245,7 @@ def test_provided_chain_must_verify_against_given_ca():
     leaf, key = _leaf(ca, ca_key, ["*." + DOMAIN])
     with pytest.raises(InvalidInput) as e:
         xc.validate_provided(leaf.public_bytes(PEM), _pem_key(key), DOMAIN, ca_pem=other_ca.public_bytes(PEM), now=NOW,
-                                names={"ca": "ca_path"})
+                             names={"ca": "ca_path"})
     assert "ca_path" in e.value.msg and "does not verify" in e.value.msg
 
 
@@ -276,13 +276,13 @@ def test_provided_chain_through_intermediate():
 def test_provided_garbage_names_the_parameter_without_echoing_content():
     with pytest.raises(InvalidInput) as e:
         xc.validate_provided(b"not a cert", b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----\n", DOMAIN,
-                                names={"certificate": "certificate"})
+                             names={"certificate": "certificate"})
     assert "certificate" in e.value.msg
     ca, ca_key = _ca()
     leaf = _leaf(ca, ca_key, ["*." + DOMAIN])[0]
     with pytest.raises(InvalidInput) as e:
         xc.validate_provided(leaf.public_bytes(PEM), b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----\n", DOMAIN,
-                                names={"private_key": "private_key"})
+                             names={"private_key": "private_key"})
     assert "secretstuff" not in e.value.msg and "private_key" in e.value.msg
 
 
