@@ -47,8 +47,10 @@ install: testbed-up
 	K8S_AUTH_KUBECONFIG=$(ROOT)/.testbed/kubeconfig ansible-playbook -i inventories/local playbooks/deploy_models.yml
 
 # Whole test suite: unit, sanity, lint, integration (testbed) and molecule scenarios, in one pytest run.
+# Two xdist workers, each taking whole files (a file's module fixtures stay in one process); the 60
+# slowest tests are listed at the end.
 test: venv deps testbed-build
-	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest tests -p no:cacheprovider -n 2 --dist loadfile --durations=60
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -p no:cacheprovider
