@@ -98,7 +98,9 @@ def test_crashloop_fails_fast_naming_pod_container_reason(k8s, kubeconfig, ns):
     assert "  event: " in msg, "recent events of the pod are missing: %s" % msg
     assert result["pods"][0]["problems"][0] == {
         "pod": crashing[0], "container": "authorino", "reason": "CrashLoopBackOff",
-        "message": result["pods"][0]["problems"][0]["message"]}
+        "message": result["pods"][0]["problems"][0]["message"],
+        "namespace": ns, "node": result["pods"][0]["node"]}
+    assert result["pods"][0]["node"] and "on node %s" % result["pods"][0]["node"] in msg
     assert result["elapsed"] < 60 and reported < 90, "not fail fast: %.1fs after injection" % reported
     assert result["groups"][0]["ok"] is False
 
