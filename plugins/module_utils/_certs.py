@@ -225,8 +225,8 @@ class Secrets(object):
         return self._resource
 
     def read(self, name, namespace):
-        """The Secret as a dict, or None."""
-        return self.service.get("v1", "Secret", name, namespace, resource=self._r())
+        """What the Secret holds now (a SecretState; ``exists`` False when it is absent)."""
+        return SecretState(self.service.get("v1", "Secret", name, namespace, resource=self._r()))
 
     def create(self, body):
         meta = body["metadata"]
@@ -267,10 +267,6 @@ class SecretState(object):
         self.raw = obj
 
 
-def read_secret(secrets, name, namespace):
-    return SecretState(secrets.read(name, namespace))
-
-
 def cluster_domain(service):
     """The ingress domain: ``spec.domain`` of ``ingresses.config.openshift.io/cluster``."""
     try:
@@ -299,7 +295,7 @@ def provided_material(secrets, params, domain, now=None):
     if src:
         ns = src.get("namespace") or params["secret_namespace"]
         where = "existing_secret (%s/%s)" % (ns, src["name"])
-        found = read_secret(secrets, src["name"], ns)
+        found = secrets.read(src["name"], ns)
         data = found.data
         if not found.exists:
             raise InvalidInput("%s does not exist" % where, param="existing_secret")
@@ -357,7 +353,7 @@ def ensure_certificate(client, params, check_mode=False, now=None):
     where = "Secret %s/%s" % (namespace, name)
 
     material = provided_material(secrets, params, domain, now=now)
-    found = read_secret(secrets, name, namespace)
+    found = secrets.read(name, namespace)
     exists, annotations = found.exists, found.annotations
     existing = Existing(found.type, found.data, annotations, exists=exists)
     warnings = []
@@ -456,7 +452,7 @@ def load_ca(secrets, name, namespace, domain, needed_until):
     """((CA certificate, CA key), note) from the CA Secret when it can sign for ``domain`` until
     ``needed_until``; (None, why not) otherwise."""
     where = _where(name, namespace)
-    found = read_secret(secrets, name, namespace)
+    found = secrets.read(name, namespace)
     if not found.exists:
         return None, "%s does not exist" % where
     if found.annotations.get(ANN_CA_DOMAIN) != domain:
@@ -473,9 +469,11 @@ def load_ca(secrets, name, namespace, domain, needed_until):
     return (cert, key), "kept from %s" % where
 
 
-def _missing_namespace(e, namespace):
-    """A clearer message for a write refused because the namespace does not exist."""
-    if e.details.get("status") == 404:
+def _missing_namespace(e):
+    """A clearer message for a creation refused because its namespace does not exist (the service layer
+    reads that from the API server's answer)."""
+    namespace = e.details.get("missing_namespace")
+    if namespace:
         return ApiError("%s: namespace %s does not exist (create it first, e.g. with the service mesh control plane)"
                         % (e, namespace), status=404)
     return e
@@ -485,7 +483,7 @@ def _write_ca_secret(secrets, name, namespace, material, domain):
     data = _b64encode_map({"ca.crt": certificate_pem(material.ca), "ca.key": private_key_pem(material.ca_key)})
     meta = {"annotations": {ANN_CA_DOMAIN: domain, ANN_FINGERPRINT: fingerprint(material.ca)},
             "labels": dict([MANAGED_BY_LABEL])}
-    found = read_secret(secrets, name, namespace)
+    found = secrets.read(name, namespace)
     try:
         if found.exists:
             secrets.merge(name, namespace, {"metadata": meta, "data": data}, found.resource_version)
@@ -493,7 +491,7 @@ def _write_ca_secret(secrets, name, namespace, material, domain):
             secrets.create({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                             "metadata": dict(meta, name=name, namespace=namespace), "data": data})
     except ApiError as e:
-        raise _missing_namespace(e, namespace)
+        raise _missing_namespace(e)
 
 
 def params_provided(params):
@@ -541,4 +539,4 @@ def _write_secret(secrets, name, namespace, found, existing, material, domain):
                 e = ApiError("%s (the previous Secret of type %s was put back)" % (e, restore["type"]), status=e.details.get("status"))
             except ApiError:
                 e = ApiError("%s (and the previous Secret could not be put back)" % e, status=e.details.get("status"))
-        raise _missing_namespace(e, namespace)
+        raise _missing_namespace(e)

@@ -402,8 +402,9 @@ class Service(object):
                 raise
             meta = body.get("metadata", {})
             error = api_error(e, "create", describe(body.get("kind"), meta.get("name"), namespace))
-            if missing_namespace(e):
-                error.details["missing_namespace"] = missing_namespace(e)
+            absent = missing_namespace(e)
+            if absent:
+                error.details["missing_namespace"] = absent
             raise error
 
     def predict_create(self, api_version, kind, name, namespace, patch, reason, list_merge_keys=None,

@@ -373,8 +373,11 @@ class FakeCore(object):
         return json.loads(json.dumps(s)) if s is not None else None
 
     def create(self, namespace, body):
-        if namespace == "missing-ns":
-            raise ApiException(status=404, reason="Not Found")
+        if namespace == "missing-ns":  # what the API server answers
+            e = ApiException(status=404, reason="Not Found")
+            e.body = json.dumps({"kind": "Status", "reason": "NotFound", "code": 404,
+                                 "details": {"name": "missing-ns", "kind": "namespaces"}})
+            raise e
         self.writes.append(("create", namespace, body["metadata"]["name"]))
         self.secrets[(namespace, body["metadata"]["name"])] = json.loads(json.dumps(body))
 
