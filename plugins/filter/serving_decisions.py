@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
 from ansible.module_utils.common.text.converters import to_text
 
 from collections.abc import Mapping, Sequence
@@ -251,7 +252,10 @@ def manual_path_refusals(platform, options=None):
     """Why the manual path must not run on this cluster (the decision is module_utils/_platform's)."""
     if not isinstance(platform, Mapping):
         raise AnsibleFilterError("manual_path_refusals expects the platform_info result, got %s" % type(platform).__name__)
-    return _manual_path_refusals(plain(platform), plain(options or {}))
+    try:
+        return _manual_path_refusals(plain(platform), plain(options or {}))
+    except ModelServingError as e:
+        raise AnsibleFilterError(e.msg)
 
 
 class FilterModule(object):

@@ -82,6 +82,8 @@ def patch_one(service, entry, want_diff, return_objects, uids=None):
         )
         if entry.get("replace_maps"):
             merge_args["replace_maps"] = entry["replace_maps"]
+        if entry.get("provided_by") and not entry.get("deferred"):
+            merge_args["provided_by"] = entry["provided_by"]
         if entry.get("deferred") and service.check_mode:
             outcome = service.predict_create(entry["api_version"], entry["kind"], entry["name"], entry.get("namespace"),
                                              entry.get("patch") or {}, entry["deferred"], **merge_args)

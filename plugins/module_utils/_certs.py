@@ -23,8 +23,6 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     ResourceNotFound,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import (
-    FIELD_MANAGER,
-    MERGE_PATCH,
     ApiException,
     Service,
     api_error,
@@ -236,19 +234,10 @@ class Secrets(object):
             raise api_error(e, "create", _where(meta["name"], meta["namespace"]))
 
     def merge(self, name, namespace, body, resource_version=None):
-        body = dict(body, metadata=dict(body.get("metadata") or {}))
-        if resource_version:
-            body["metadata"]["resourceVersion"] = resource_version
-        try:
-            self._r().patch(body=body, name=name, namespace=namespace, content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
-        except ApiException as e:
-            raise api_error(e, "update", _where(name, namespace))
+        self.service.merge(self._r(), name, namespace, body, _where(name, namespace), resource_version, action="update")
 
     def delete(self, name, namespace):
-        try:
-            self._r().delete(name=name, namespace=namespace)
-        except ApiException as e:
-            raise api_error(e, "delete", _where(name, namespace))
+        self.service.delete(self._r(), name, namespace, _where(name, namespace), missing_ok=False)
 
 
 class SecretState(object):

@@ -439,21 +439,13 @@ class OlmOperator(object):
         self.changes.append(what)
         if self.check_mode:
             return None
-        res = self._res(gvk)
-        try:
-            return res.patch(body=body, name=name, namespace=namespace, content_type="application/merge-patch+json").to_dict()
-        except ApiException as e:
-            raise api_error(e, "patch", "%s %s/%s" % (gvk[1], namespace, name))
+        return self.svc.merge(self._res(gvk), name, namespace, body, "%s %s/%s" % (gvk[1], namespace, name))
 
     def _delete(self, gvk, name, namespace):
         self.changes.append("delete %s %s/%s" % (gvk[1], namespace, name))
         if self.check_mode:
             return
-        try:
-            self._res(gvk).delete(name=name, namespace=namespace)
-        except ApiException as e:
-            if e.status != 404:
-                raise api_error(e, "delete", "%s %s/%s" % (gvk[1], namespace, name))
+        self.svc.delete(self._res(gvk), name, namespace, "%s %s/%s" % (gvk[1], namespace, name))
 
     # -- waiting -------------------------------------------------------------------------
     def _doorbell(self, gvk, namespace, deadline):

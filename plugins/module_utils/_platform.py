@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import quantity
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ApiError, ResourceNotFound
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ApiError, InvalidInput, ResourceNotFound
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import find_condition, get_path
 
 # (key, candidate api versions, kind, namespaced). The first served version wins.
@@ -499,7 +499,9 @@ def manual_path_refusals(platform, options=None):
     """Why the manual path (seed 000 §3.3) must not run on this cluster; empty: go.
 
     ``options``: ``mesh_namespace``, ``mesh_name``, ``serving_namespace``, ``serving_name`` (the
-    names the manual roles will create or configure) and ``deployment_mode``. Refused:
+    names the manual roles will create or configure), ``deployment_mode`` and ``kinds`` (the
+    refusals about these kinds only: the service_mesh role asks for ServiceMeshControlPlane, the
+    serverless role for KnativeServing; default both). Refused:
       - a control plane or KnativeServing the OpenShift AI operator created (it carries an
         ownerReference to a FeatureTracker), whatever its name: configuring it by hand, then
         switching the DSCI/DSC to Unmanaged, is a half-migration that a later operator clean-up
@@ -519,9 +521,17 @@ def manual_path_refusals(platform, options=None):
     mesh_name = options.get("mesh_name") or "minimal"
     serving_ns = options.get("serving_namespace") or "knative-serving"
     serving_name = options.get("serving_name") or "knative-serving"
+    kinds = options.get("kinds") or ("ServiceMeshControlPlane", "KnativeServing")
+    unknown = [k for k in kinds if k not in ("ServiceMeshControlPlane", "KnativeServing")]
+    if unknown:
+        raise InvalidInput("manual_path_refusals: kinds must be ServiceMeshControlPlane and/or KnativeServing, got %s"
+                           % ", ".join(map(str, unknown)))
     smcps = platform.get("smcp") or []
     kss = platform.get("knative_serving") or []
-    for kind, items in (("ServiceMeshControlPlane", smcps), ("KnativeServing", kss)):
+    mesh_refusals = "ServiceMeshControlPlane" in kinds
+    serving_refusals = "KnativeServing" in kinds
+    for kind, items in (("ServiceMeshControlPlane", smcps if mesh_refusals else []),
+                        ("KnativeServing", kss if serving_refusals else [])):
         for obj in items:
             if obj.get("created_by_operator"):
                 reasons.append(
@@ -531,7 +541,7 @@ def manual_path_refusals(platform, options=None):
                     "clean-up would garbage-collect. Keep the automated path (model_serving_install_path: auto or "
                     "automated); nothing was changed."
                     % (kind, obj.get("namespace"), obj.get("name"), obj.get("owner") or "a FeatureTracker"))
-    foreign_smcps = [o for o in smcps if not o.get("created_by_operator")
+    foreign_smcps = [o for o in smcps if mesh_refusals and not o.get("created_by_operator")
                      and o.get("namespace") == mesh_ns and o.get("name") != mesh_name]
     if foreign_smcps:
         reasons.append(
@@ -539,7 +549,7 @@ def manual_path_refusals(platform, options=None):
             "so %s/%s cannot be created beside it. If that control plane is yours and meant for OpenShift AI, set "
             "service_mesh_name: %s to configure it; otherwise use another service_mesh_namespace."
             % (", ".join(o["name"] for o in foreign_smcps), mesh_ns, mesh_ns, mesh_name, foreign_smcps[0]["name"]))
-    foreign_ks = [o for o in kss if not o.get("created_by_operator")
+    foreign_ks = [o for o in kss if serving_refusals and not o.get("created_by_operator")
                   and (o.get("name"), o.get("namespace")) != (serving_name, serving_ns)]
     if foreign_ks:
         reasons.append(
@@ -548,7 +558,7 @@ def manual_path_refusals(platform, options=None):
             % (", ".join("%s/%s" % (o.get("namespace"), o.get("name")) for o in foreign_ks), serving_ns, serving_name))
     dsci = platform.get("dsci") or {}
     mesh_state = _get(dsci, "service_mesh.management_state")
-    if mesh_state == "Managed" and not [o for o in smcps if o.get("namespace") == mesh_ns]:
+    if mesh_refusals and mesh_state == "Managed" and not [o for o in smcps if o.get("namespace") == mesh_ns]:
         reasons.append(
             "DSCInitialization %s has serviceMesh.managementState Managed and %s has no control plane yet: installing "
             "the Service Mesh operator now lets the OpenShift AI operator create its own control plane (%s) beside "

@@ -297,20 +297,33 @@ def missing_namespace(exc):
     return None
 
 
-def deferred_reason(check_mode, create, error):
-    """Why check mode predicts a creation instead of failing on ``error`` (None: fail as usual).
+def deferred_reason(check_mode, create, error, provided_by=None):
+    """Why check mode predicts a write instead of failing on ``error`` (None: fail as usual).
 
-    Only in check mode, only when the object may be created, and only for what an earlier task of
-    the same run would provide: a kind the cluster does not serve yet (``ResourceNotFound`` from
-    discovery, with ``kind`` and no ``name`` in its details) or a namespace that does not exist yet
-    (an ``ApiError`` whose details name ``missing_namespace``)."""
-    if not (check_mode and create):
+    Only in check mode, and only for what an earlier task of the same run (or an operator it
+    installs) would provide. With ``create``: a kind the cluster does not serve yet
+    (``ResourceNotFound`` from discovery, with ``kind`` and no ``name`` in its details) or a
+    namespace that does not exist yet (an ``ApiError`` whose details name ``missing_namespace``).
+    Without ``create`` but with ``provided_by`` (who creates the object, e.g. an operator): the kind
+    not served yet or the object itself missing; the patch is then predicted as the object."""
+    if not check_mode:
         return None
     details = getattr(error, "details", None) or {}
-    if isinstance(error, ResourceNotFound) and details.get("kind") and "name" not in details:
-        return "kind %s %s is not served yet" % (details.get("api_version") or "", details["kind"])
-    if isinstance(error, ApiError) and details.get("missing_namespace"):
-        return "namespace %s does not exist yet" % details["missing_namespace"]
+    unserved = isinstance(error, ResourceNotFound) and details.get("kind") and "name" not in details
+    if create:
+        if unserved:
+            return "kind %s %s is not served yet" % (details.get("api_version") or "", details["kind"])
+        if isinstance(error, ApiError) and details.get("missing_namespace"):
+            return "namespace %s does not exist yet" % details["missing_namespace"]
+        return None
+    if not provided_by:
+        return None
+    if unserved:
+        return "kind %s %s is not served yet (%s provides it)" % (
+            details.get("api_version") or "", details["kind"], provided_by)
+    if isinstance(error, ResourceNotFound) and details.get("kind") and details.get("name"):
+        return "%s does not exist yet (%s creates it)" % (
+            describe(details.get("kind"), details.get("name"), details.get("namespace")), provided_by)
     return None
 
 
@@ -407,15 +420,36 @@ class Service(object):
                 error.details["missing_namespace"] = absent
             raise error
 
+    def merge(self, resource, name, namespace, body, what, resource_version=None, action="patch"):
+        """One JSON merge patch with the field manager (a dry run in check mode); with
+        ``resource_version`` the server refuses it (409) if the object changed since it was read."""
+        if resource_version:
+            body = dict(body, metadata=dict(body.get("metadata") or {}, resourceVersion=resource_version))
+        try:
+            return _to_dict(resource.patch(body=body, name=name, namespace=namespace if resource.namespaced else None,
+                                           content_type=MERGE_PATCH, **self._write_params()))
+        except ApiException as e:
+            raise api_error(e, action, what)
+
+    def delete(self, resource, name, namespace, what, missing_ok=True):
+        """Delete one object (a dry run in check mode); an object already gone is fine unless not ``missing_ok``."""
+        params = {"dry_run": "All"} if self.check_mode else {}
+        try:
+            resource.delete(name=name, namespace=namespace if resource.namespaced else None, **params)
+        except ApiException as e:
+            if e.status == 404 and missing_ok:
+                return
+            raise api_error(e, "delete", what)
+
     def predict_create(self, api_version, kind, name, namespace, patch, reason, list_merge_keys=None,
-                       remove_entries=None, replace_maps=None):
-        """Check mode: the creation the server cannot dry-run yet (see ``deferred_reason``)."""
+                       remove_entries=None, replace_maps=None, method="create"):
+        """Check mode: the write the server cannot dry-run yet (see ``deferred_reason``)."""
         body = would_create(api_version, kind, name, namespace, patch, list_merge_keys, remove_entries, replace_maps)
-        return PatchResult(True, None, body, "create", deferred=reason)
+        return PatchResult(True, None, body, method, deferred=reason)
 
     def patch(
         self, api_version, kind, name, namespace=None, patch=None, list_merge_keys=None, remove_entries=None, create=False,
-        replace_maps=None,
+        replace_maps=None, provided_by=None,
     ):
         """Merge ``patch`` into the object idempotently; see the module docstring. Returns PatchResult."""
         patch = patch or {}
@@ -423,11 +457,12 @@ class Service(object):
             raise InvalidInput("patch must be a mapping, got %s" % type(patch).__name__)
         # Validate the merge arguments before any request.
         keyed_merge({}, patch, list_merge_keys, remove_entries, replace_maps)
-        merge_args = dict(list_merge_keys=list_merge_keys, remove_entries=remove_entries, replace_maps=replace_maps)
+        merge_args = dict(list_merge_keys=list_merge_keys, remove_entries=remove_entries, replace_maps=replace_maps,
+                          method="create" if create else "patch")
         try:
             resource = self.resource(api_version, kind)
         except ResourceNotFound as e:
-            reason = deferred_reason(self.check_mode, create, e)
+            reason = deferred_reason(self.check_mode, create, e, provided_by)
             if reason is None:
                 raise
             return self.predict_create(api_version, kind, name, namespace, patch, reason, **merge_args)
@@ -443,14 +478,19 @@ class Service(object):
             live = self.get(api_version, kind, name, namespace, resource=resource)
             if live is None:
                 if not create:
-                    raise ResourceNotFound(
+                    missing = ResourceNotFound(
                         "%s not found (set create=true to create it from the patch)" % what,
                         api_version=api_version,
                         kind=kind,
                         name=name,
                         namespace=namespace,
                     )
-                body = would_create(api_version, kind, name, namespace, patch, **merge_args)
+                    reason = deferred_reason(self.check_mode, create, missing, provided_by)
+                    if reason is None:
+                        raise missing
+                    return self.predict_create(api_version, kind, name, namespace, patch, reason, **merge_args)
+                body = would_create(api_version, kind, name, namespace, patch, list_merge_keys, remove_entries,
+                                    replace_maps)
                 try:
                     after = self.create(resource, body, namespace)
                 except ApiException as e:  # 409: created concurrently, patch it instead

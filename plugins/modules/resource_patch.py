@@ -112,6 +112,16 @@ options:
         when it does not exist. Without it a missing object is an error.
     type: bool
     default: false
+  provided_by:
+    description:
+      - Who creates the object when it does not exist yet, for example C(the Authorino operator) or
+        C(the service_mesh role).
+      - In check mode a missing object (or a kind not served yet) is then reported as a change
+        instead of an error - C(changed=true), RV(method=patch), RV(deferred) naming who provides
+        it, RV(result) the patch as the object - because an earlier task of the same run would
+        install what creates it. Outside check mode a missing object is still an error (wait for it
+        first with M(openshift_ai.model_serving.resource_wait)).
+    type: str
 notes:
   - The error for a kind the cluster does not serve names the kind (its operator or CRD is
     probably not installed yet); the error for a missing object names the object.
@@ -236,6 +246,7 @@ def argspec():
             remove_entries=dict(type="dict", default={}),
             replace_maps=dict(type="list", elements="str", default=[]),
             create=dict(type="bool", default=False),
+            provided_by=dict(type="str"),
         )
     )
 
@@ -256,6 +267,7 @@ def execute(module):
         remove_entries=params["remove_entries"],
         replace_maps=params["replace_maps"],
         create=params["create"],
+        provided_by=params["provided_by"],
     )
     result = dict(changed=outcome.changed, result=redact(outcome.after), method=outcome.method)
     if outcome.deferred:

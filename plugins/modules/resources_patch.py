@@ -93,6 +93,11 @@ options:
         description: Create the object from O(resources[].patch) when it does not exist.
         type: bool
         default: false
+      provided_by:
+        description:
+          - Who creates the object when it does not exist yet (an operator, an earlier task), as
+            M(openshift_ai.model_serving.resource_patch)'s O(openshift_ai.model_serving.resource_patch#module:provided_by).
+        type: str
       stage:
         description:
           - Order of the writes; entries of a lower stage are all written before any of a higher stage.
@@ -185,6 +190,7 @@ ENTRY_OPTIONS = dict(
     remove_entries=dict(type="dict", default={}),
     replace_maps=dict(type="list", elements="str", default=[]),
     create=dict(type="bool", default=False),
+    provided_by=dict(type="str"),
     stage=dict(type="int", default=0),
     owner=dict(type="dict", options=dict(
         api_version=dict(type="str", required=True),

@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from helpers import ansible_playbook, run_module
 from install_support import MANUAL, PLAYBOOK, failure_text, full_snapshot, settled_snapshot, snapshot, snapshot_changes
 from k8s_util import wait_for
+from role_runner import run_role
 from testbed.pytest_plugin import dynamic_client
 
 
@@ -153,3 +154,10 @@ def test_bad_variables_fail_before_any_write(fresh_testbed, tmp_path):
     assert "service_mesh_name" in text and "basic" in text, text[-3000:]
     after = snapshot(k8s)
     assert after == before, "the refused run wrote %s" % sorted(after ^ before)
+
+    # The service_mesh role called alone (no playbook preflight) refuses the same cluster itself.
+    alone = run_role("service_mesh", kubeconfig)
+    assert alone.rc != 0, "the service_mesh role alone did not refuse a second control plane"
+    assert "service_mesh_name: basic" in alone.failure_msg and "nothing was changed" in alone.failure_msg, alone.describe()
+    after = snapshot(k8s)
+    assert after == before, "the refused role wrote %s" % sorted(after ^ before)

@@ -1,5 +1,8 @@
 """Manual-path refusals (module_utils/_platform.py): takeover, second instances, the DSCI race, 403s."""
 
+import pytest
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._platform import (
     manual_path_refusals, unreadable_refusals)
 
@@ -65,3 +68,21 @@ def test_forbidden_kinds_are_not_read_as_absent():
 
 def test_raw_deployment_ignores_mesh_objects():
     assert manual_path_refusals(platform([smcp("data-science-smcp", operator=True)]), {"deployment_mode": "RawDeployment"}) == []
+
+
+def test_each_role_asks_for_the_refusals_of_its_own_kind():
+    p = platform([smcp("basic")], [ks("mine", "serving-ns")], unreadable=["DataScienceCluster"])
+    mesh = manual_path_refusals(p, {"kinds": ["ServiceMeshControlPlane"]})
+    serving = manual_path_refusals(p, {"kinds": ["KnativeServing"]})
+    assert len(mesh) == 2 and "HTTP 403" in mesh[0] and "set service_mesh_name: basic" in mesh[1]
+    assert len(serving) == 2 and "HTTP 403" in serving[0] and "serverless_name" in serving[1]
+    assert manual_path_refusals(p) == mesh + serving[1:]
+    # the DSCI race is the mesh's
+    dsci = {"name": "default-dsci", "service_mesh": {"management_state": "Managed"}}
+    assert len(manual_path_refusals(platform(dsci=dsci), {"kinds": ["ServiceMeshControlPlane"]})) == 1
+    assert manual_path_refusals(platform(dsci=dsci), {"kinds": ["KnativeServing"]}) == []
+
+
+def test_unknown_kinds_are_refused():
+    with pytest.raises(InvalidInput, match="kinds must be"):
+        manual_path_refusals(platform(), {"kinds": ["Gateway"]})

@@ -127,6 +127,20 @@ def test_deferred_reason(check_mode, create, error, expected):
     assert deferred_reason(check_mode, create, error) == expected
 
 
+@pytest.mark.parametrize("check_mode, error, expected", [
+    (True, unserved("apps/v1", "Deployment"), "kind apps/v1 Deployment is not served yet (the operator provides it)"),
+    (True, ResourceNotFound("gone", kind="Deployment", name="authorino", namespace="redhat-ods-applications-auth-provider"),
+     "Deployment redhat-ods-applications-auth-provider/authorino does not exist yet (the operator creates it)"),
+    # a real run still fails on a missing object: the role waits for it first
+    (False, ResourceNotFound("gone", kind="Deployment", name="authorino", namespace="ns"), None),
+    # an ambiguous kind or a refusal is not predicted
+    (True, ResourceNotFound("X is ambiguous"), None),
+    (True, ApiError("forbidden", status=403), None),
+])
+def test_deferred_reason_for_an_object_someone_else_creates(check_mode, error, expected):
+    assert deferred_reason(check_mode, False, error, provided_by="the operator") == expected
+
+
 # ----------------------------------------------------------------------- Service.patch
 
 
@@ -256,3 +270,21 @@ def test_manifest_entries_write_in_the_order_given_with_keys_by_kind():
          "replace_maps": ["spec.selector"]}]
     with pytest.raises(ModelServingError, match="manifest 0 has no kind"):
         B.manifest_entries([{"metadata": {"name": "x"}}])
+
+
+def test_provided_by_predicts_the_patch_of_an_object_not_created_yet_in_check_mode_only():
+    svc = Service(Client(Resource("ServiceMeshControlPlane", namespaces=["istio-system"])), check_mode=True,
+                  sleep=lambda s: None)
+    out = svc.patch(SMCP[0], SMCP[1], SMCP[2], SMCP[3], patch=PATCH, provided_by="the service_mesh role")
+    assert out.changed and out.method == "patch" and out.before is None
+    assert out.deferred == "ServiceMeshControlPlane istio-system/data-science-smcp does not exist yet " \
+                           "(the service_mesh role creates it)"
+    assert out.after["spec"] == PATCH["spec"]
+    unserved_kind = Service(Client(), check_mode=True, sleep=lambda s: None).patch(
+        SMCP[0], SMCP[1], SMCP[2], SMCP[3], patch=PATCH, provided_by="the service_mesh role")
+    assert unserved_kind.changed and unserved_kind.method == "patch"
+    assert unserved_kind.deferred.startswith("kind maistra.io/v2 ServiceMeshControlPlane is not served yet")
+    real = Service(Client(Resource("ServiceMeshControlPlane", namespaces=["istio-system"])), check_mode=False,
+                   sleep=lambda s: None)
+    with pytest.raises(ResourceNotFound, match="not found"):
+        real.patch(SMCP[0], SMCP[1], SMCP[2], SMCP[3], patch=PATCH, provided_by="the service_mesh role")
