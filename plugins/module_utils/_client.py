@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
 import re
 import time
@@ -48,6 +49,30 @@ except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
 
     class ConnectTimeoutError(Exception):
         pass
+
+
+# --------------------------------------------------------------------------- discovery cache
+#
+# The dynamic client persists API discovery between module runs (a playbook starts dozens of
+# modules against one cluster). Its default file is a predictable name in the shared temp
+# directory, which another local user could plant; ours lives in a directory only this user can
+# write (mode 0700), and with none available discovery is not persisted at all.
+
+
+def discovery_cache_file(host, base=None):
+    """The discovery cache file for ``host``: <cache>/openshift_ai_model_serving/discovery-<sha256>.json
+    under $XDG_CACHE_HOME (else ~/.cache), or os.devnull when that directory is not ours alone."""
+    base = base or os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "openshift_ai_model_serving")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.lstat(directory)
+        if not os.path.isdir(directory) or os.path.islink(directory) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return os.devnull
+    except OSError:
+        return os.devnull
+    digest = hashlib.sha256((host or "").encode("utf-8")).hexdigest()[:32]
+    return os.path.join(directory, "discovery-%s.json" % digest)
 
 
 # --------------------------------------------------------------------------- transient failures
@@ -276,7 +301,8 @@ class Client(object):
     def dynamic(self):
         if self._dynamic is None:
             try:
-                self._dynamic = DynamicClient(self.api_client)
+                self._dynamic = DynamicClient(
+                    self.api_client, cache_file=discovery_cache_file(self.api_client.configuration.host))
             except Exception as e:
                 raise ConnectionFailed(
                     "Could not reach the API server at %s: %s" % (self.api_client.configuration.host, e)

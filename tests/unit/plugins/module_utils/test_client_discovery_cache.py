@@ -1,0 +1,30 @@
+"""The discovery cache lives in a directory only this user can write (never a predictable /tmp name)."""
+
+import os
+import stat
+
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import discovery_cache_file
+
+
+def test_a_private_directory_per_user_and_a_file_per_api_server(tmp_path):
+    one = discovery_cache_file("https://127.0.0.1:6443", base=str(tmp_path))
+    two = discovery_cache_file("https://api.other.example.com:6443", base=str(tmp_path))
+    directory = tmp_path / "openshift_ai_model_serving"
+    assert os.path.dirname(one) == os.path.dirname(two) == str(directory)
+    assert one != two and os.path.basename(one).startswith("discovery-") and one.endswith(".json")
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert discovery_cache_file("https://127.0.0.1:6443", base=str(tmp_path)) == one
+
+
+def test_a_directory_others_may_write_or_a_link_is_not_used(tmp_path):
+    shared = tmp_path / "shared" / "openshift_ai_model_serving"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    assert discovery_cache_file("https://127.0.0.1:6443", base=str(tmp_path / "shared")) == os.devnull
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "openshift_ai_model_serving").symlink_to(target)
+    assert discovery_cache_file("https://127.0.0.1:6443", base=str(tmp_path / "linked")) == os.devnull
+    (tmp_path / "file").write_text("")
+    assert discovery_cache_file("https://127.0.0.1:6443", base=str(tmp_path / "file")) == os.devnull
