@@ -336,6 +336,26 @@ class Ingress:
         ann = md.get("annotations") or {}
         return any(str(ann.get(a, "")).lower() == "true" for a in AUTH_ANNOTATIONS)
 
+    def ext_authz_down(self, isvc: dict) -> bool:
+        """True when the ISVC's calls go through Authorino (it has an AuthConfig) and no Authorino
+        instance has an available pod: the gateway's ext-authz call then fails and Envoy answers 403.
+        A rolling update of Deployment ``authorino`` (what the Authorino operator does when it is
+        upgraded) keeps an available pod, so calls keep being authorized through it."""
+        acs, auths = self.mgr.informer(R.AUTHCONFIG), self.mgr.informer(R.AUTHORINO)
+        if not (acs.served and auths.served) or modelmesh.is_modelmesh(isvc):
+            return False
+        md = isvc["metadata"]
+        if acs.get(md["name"], md["namespace"]) is None:
+            return False
+        instances = auths.items()
+        if not instances:
+            return False
+        for a in instances:
+            dep = self.mgr.get(R.DEPLOYMENT, a["metadata"]["name"], a["metadata"]["namespace"])
+            if dep and (dig(dep, "status", "availableReplicas", default=0) or 0) >= 1:
+                return False
+        return True
+
     def authorize(self, isvc: dict, authorization: Optional[str]) -> Optional[tuple]:
         """None when allowed, else (status, reason). The token never leaves this function."""
         token = None
@@ -380,6 +400,10 @@ class Ingress:
         sr, _ = resolve_runtime(self.mgr, isvc)
         model = Model(isvc, sr)
         bare = path.split("?", 1)[0].rstrip("/")
+        if bare != "/metrics" and self.ext_authz_down(isvc):
+            self.server.stats.add(model, "testbed_modelserver_requests_total",
+                                  {"path": path.split("?", 1)[0], "code": "403"})
+            return 403, "text/plain", b"", {"x-ext-auth-reason": "ext_authz_error: no available Authorino instance"}
         if bare != "/metrics" and self.auth_required(isvc):
             denied = self.authorize(isvc, headers.get("Authorization"))
             if denied:

@@ -167,7 +167,11 @@ class ISVCController(Controller):
             ksvc_st = {}
             rev = None
         else:
-            if not knative_ready(self.mgr) or self.mgr.get(R.CRD, "services.serving.knative.dev") is None:
+            # KServe needs the Knative Service API; a KnativeServing that is not Ready because the
+            # Serverless operator is rolling its Deployments to a new version (an upgrade) does not
+            # take down a predictor that already has its ksvc: readiness keeps coming from the ksvc.
+            if self.mgr.get(R.CRD, "services.serving.knative.dev") is None or \
+                    (not knative_ready(self.mgr) and self.mgr.get(R.KSVC, f"{name}-predictor", ns) is None):
                 msg = "fails to reconcile predictor: no matches for kind \"Service\" in version \"serving.knative.dev/v1\""
                 self.mgr.set_status(R.ISVC, isvc, dict(base, conditions=[
                     cond(oc, "PredictorReady", "False", "ReconcileFailed", msg), cond(oc, "Ready", "False", "ReconcileFailed", msg)]))
