@@ -43,14 +43,14 @@ AC = {("demo-models", "demo-llm"): _obj("demo-llm", "demo-models")}
 AUTHORINO = {("auth", "authorino"): _obj("authorino", "auth")}
 
 
-def _down(mgr, isvc=ISVC):
-    return Ingress.ext_authz_down(SimpleNamespace(mgr=mgr), isvc)
+def _down(mgr):
+    return Ingress.ext_authz_down(SimpleNamespace(mgr=mgr), ISVC)
 
 
 def test_rolling_update_keeps_an_available_authorino():
     # mid-rollout: the new pod not ready yet, the old one still available (maxUnavailable 0)
-    rolling = _obj("authorino", "auth", status={"replicas": 2, "updatedReplicas": 1, "readyReplicas": 1,
-                                                 "availableReplicas": 1})
+    status = {"replicas": 2, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}
+    rolling = _obj("authorino", "auth", status=status)
     assert not _down(Mgr(AC, AUTHORINO, {("auth", "authorino"): rolling}))
 
 
