@@ -62,8 +62,12 @@ def count_invocations(report):
                 action = _short(result.get("action"))
                 if action in CONTROLLER_ACTIONS:
                     continue
-                items = result.get("results") if isinstance(result.get("results"), list) else [result]
-                n = sum(1 for item in items if isinstance(item, dict) and not item.get("skipped"))
+                if result.get("skipped"):
+                    continue
+                # a loop's items carry ansible_loop_var; a module's own "results" (resources_patch) do not
+                items = result.get("results")
+                looped = isinstance(items, list) and any(isinstance(i, dict) and "ansible_loop_var" in i for i in items)
+                n = sum(1 for item in items if isinstance(item, dict) and not item.get("skipped")) if looped else 1
                 if n:
                     total += n
                     by_module[action] = by_module.get(action, 0) + n
