@@ -11,9 +11,9 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data i
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _upgrade
 
 
-def upgrade_plan(targets, subscriptions, packagemanifests, approval="Manual", platform=None, isvcs=None):
+def upgrade_plan(targets, subscriptions, packagemanifests, approval="Manual", platform=None, isvcs=None, mesh_version=None):
     return _upgrade.upgrade_plan(plain(targets), plain(subscriptions or []), plain(packagemanifests or []), approval,
-                                 plain(platform or {}), plain(isvcs or []))
+                                 plain(platform or {}), plain(isvcs or []), mesh_version or None)
 
 
 def upgrade_model_checks(isvcs, secrets):

@@ -185,8 +185,68 @@ def health_refusals(plans, platform, isvcs):
     return out
 
 
-def upgrade_plan(targets, subs, pms, approval, platform=None, isvcs=None):
-    """Plans of the listed packages (in the order given), the packages skipped and every refusal."""
+MESH_VERSION_VARIABLE = "upgrade_service_mesh_version"
+
+
+def _minor(version):
+    """(major, minor) of a control plane or operator version: v2.6, 2.6.4, servicemeshoperator.v2.6.4; None if none."""
+    text = str(version or "")
+    if "." in text and text.split(".", 1)[0].isalpha():  # a CSV name: <package>.v<x.y.z>
+        text = text.split(".", 1)[1]
+    text = text.lstrip("v")
+    parts = text.split(".")
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def control_plane_versions(target, platform, plans):
+    """The control planes to raise to ``target`` (``v2.<n>``; empty: none) and the refusals.
+
+    Refused: a target that is not ``v2.<n>``, a target above what the Service Mesh operator runs
+    after this upgrade (its last planned CSV, else the installed one), and a control plane already
+    above the target (Service Mesh has no downgrade). Returns (changes, refusals); a change is
+    ``{namespace, name, from, to}``."""
+    if not target:
+        return [], []
+    wanted = _minor(target)
+    if not str(target).startswith("v") or wanted is None or str(target).count(".") != 1:
+        return [], ["%s must look like v2.6 (the ServiceMeshControlPlane spec.version), got %r"
+                    % (MESH_VERSION_VARIABLE, target)]
+    platform = platform or {}
+    operator_csv = None
+    for plan in plans or []:
+        if plan.get("package") == "servicemeshoperator":
+            operator_csv = (plan.get("steps") or [plan.get("installed")])[-1]
+    if operator_csv is None:
+        for op in platform.get("operators") or []:
+            if op.get("package") == "servicemeshoperator" and op.get("phase") == "Succeeded":
+                operator_csv = op.get("name")
+    refusals = []
+    supported = _minor(operator_csv)
+    if supported is None:
+        refusals.append("%s=%s: no Service Mesh operator is installed to run that control plane version"
+                        % (MESH_VERSION_VARIABLE, target))
+    elif wanted > supported:
+        refusals.append("%s=%s: the Service Mesh operator runs %s after this upgrade, which supports control planes "
+                        "up to v%d.%d; upgrade the operator further (upgrade_operators) or ask for a lower version"
+                        % (MESH_VERSION_VARIABLE, target, operator_csv, supported[0], supported[1]))
+    changes = []
+    for smcp in platform.get("smcp") or []:
+        current = _minor(smcp.get("version"))
+        where = "%s/%s" % (smcp.get("namespace"), smcp.get("name"))
+        if current is not None and current > wanted:
+            refusals.append("%s=%s: ServiceMeshControlPlane %s runs v%d.%d and Service Mesh cannot lower a control "
+                            "plane's version" % (MESH_VERSION_VARIABLE, target, where, current[0], current[1]))
+        elif current != wanted:
+            changes.append({"namespace": smcp.get("namespace"), "name": smcp.get("name"),
+                            "from": smcp.get("version"), "to": target})
+    return changes, refusals
+
+
+def upgrade_plan(targets, subs, pms, approval, platform=None, isvcs=None, mesh_version=None):
+    """Plans of the listed packages (in the order given), the packages skipped, the control planes
+    whose version is raised (``mesh_version``) and every refusal."""
     plans, refusals, skipped = [], [], []
     for package, target in (targets or {}).items():
         plan, refused, skip = plan_operator(package, target, subs or [], pms, approval)
@@ -195,8 +255,10 @@ def upgrade_plan(targets, subs, pms, approval, platform=None, isvcs=None):
             plans.append(plan)
         if skip:
             skipped.append({"package": package, "reason": skip})
+    control_planes, mesh_refusals = control_plane_versions(mesh_version, platform, plans)
+    refusals.extend(mesh_refusals)
     refusals.extend(health_refusals(plans, platform, isvcs))
-    return {"operators": plans, "skipped": skipped, "refusals": refusals}
+    return {"operators": plans, "skipped": skipped, "control_planes": control_planes, "refusals": refusals}
 
 
 def model_checks(isvcs, secrets):

@@ -3,12 +3,13 @@ older pinned operators + one model -> playbooks/upgrade.yml with Manual approval
 
 1. ``molecule prepare``: install.yml with authorino-operator and serverless-operator pinned two CSVs
    below their channel head (the operators role's ``starting_csv``, Manual approval), then the demo
-   model of inventories/local (vLLM, token auth).
-2. Before any upgrade: a target channel the catalog does not have is refused before any write (naming
-   the variable), and ``--check`` writes nothing (Subscriptions unchanged, no InstallPlan approved).
+   model of inventories/local (vLLM, token auth), then the control plane pinned to spec.version v2.5.
+2. Before any upgrade: a target channel the catalog does not have, and a control plane version below
+   the one it runs, are refused before any write (naming the variable), and ``--check`` writes nothing
+   (Subscriptions and the control plane unchanged, no InstallPlan approved).
 3. ``molecule test`` (prepare already done, so skipped): syntax, converge (the upgrade), idempotence
-   (changed=0), verify (CSV versions, every intermediate InstallPlan approved in order, platform and
-   model Ready, inference check). While converge runs, a background thread calls the model's
+   (changed=0), verify (CSV versions, every intermediate InstallPlan approved in order, the control
+   plane raised to v2.6, platform and model Ready, inference check). While converge runs, a background thread calls the model's
    completions endpoint through the testbed's ingress with its token; the number of failed calls is
    printed and must be 0.
 
@@ -138,14 +139,25 @@ def test_molecule_upgrade(fresh_testbed, tmp_path):
     assert run.rc != 0 and stats(run).get("changed", 0) == 0
     text = failure_text(run)
     assert "upgrade_operators['serverless-operator'].channel" in text and "stable-9.9" in text, text
+    # A control plane version below the one it runs (no downgrade): refused before any write, naming the variable.
+    smcp_before = _get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "data-science-smcp", "istio-system")
+    assert smcp_before["spec"]["version"] == "v2.5"
+    run = ansible_playbook("playbooks/upgrade.yml", kubeconfig, {"upgrade_service_mesh_version": "v2.4"}, args=INVENTORY,
+                           timeout=600)
+    assert run.rc != 0 and stats(run).get("changed", 0) == 0
+    text = failure_text(run)
+    assert "upgrade_service_mesh_version=v2.4" in text and "cannot lower" in text, text
     # --check: reports the steps, writes nothing.
-    run = ansible_playbook("playbooks/upgrade.yml", kubeconfig, None, check=True, args=INVENTORY, timeout=600)
+    run = ansible_playbook("playbooks/upgrade.yml", kubeconfig, {"upgrade_service_mesh_version": "v2.6"}, check=True,
+                           args=INVENTORY, timeout=600)
     print("[upgrade test] --check: %.0fs, rc %s, %s" % (run.duration, run.rc, stats(run)))
     assert run.rc == 0, failure_text(run) or run.stderr[-3000:]
     assert stats(run).get("changed", 0) > 0
     assert dict((p, s["metadata"]["resourceVersion"]) for p, s in _subs(k8s).items()) == \
         dict((p, s["metadata"]["resourceVersion"]) for p, s in before.items())
     assert _approved_plans(k8s) == approved_before
+    smcp = _get(k8s, "maistra.io/v2", "ServiceMeshControlPlane", "data-science-smcp", "istio-system")
+    assert smcp["metadata"]["resourceVersion"] == smcp_before["metadata"]["resourceVersion"]
 
     # 3. molecule test, with the model called throughout converge.
     isvc = _get(k8s, "serving.kserve.io/v1beta1", "InferenceService", MODEL, PROJECT)
