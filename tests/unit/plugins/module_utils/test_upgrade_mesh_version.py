@@ -7,7 +7,8 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._upgrad
 MESH_OP = {"package": "servicemeshoperator", "name": "servicemeshoperator.v2.6.4", "phase": "Succeeded"}
 
 
-def platform(*versions, operator=MESH_OP):
+def platform(*versions, **kw):
+    operator = kw.get("operator", MESH_OP)
     return {"operators": [operator] if operator else [],
             "smcp": [{"namespace": "istio-system", "name": "minimal", "version": v} for v in versions]}
 
