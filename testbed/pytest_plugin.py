@@ -99,7 +99,10 @@ def dynamic_client(kubeconfig_path):
     from kubernetes.client import api_client
 
     client = k8s_config.new_client_from_config(config_file=str(kubeconfig_path))
-    return dynamic.DynamicClient(api_client.ApiClient(configuration=client.configuration))
+    # discovery cached next to the kubeconfig (one testbed), never in the shared temp directory where
+    # a testbed on a reused port would find another cluster's kinds
+    cache = os.path.join(os.path.dirname(os.path.abspath(str(kubeconfig_path))), "discovery-cache.json")
+    return dynamic.DynamicClient(api_client.ApiClient(configuration=client.configuration), cache_file=cache)
 
 
 @pytest.fixture(scope="session")

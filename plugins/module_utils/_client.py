@@ -59,9 +59,26 @@ except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
 # write (mode 0700), and with none available discovery is not persisted at all.
 
 
-def discovery_cache_file(host, base=None):
-    """The discovery cache file for ``host``: <cache>/openshift_ai_model_serving/discovery-<sha256>.json
-    under $XDG_CACHE_HOME (else ~/.cache), or os.devnull when that directory is not ours alone."""
+def _ca_bytes(configuration):
+    """The CA the client trusts (its file's bytes), part of what identifies the cluster."""
+    path = getattr(configuration, "ssl_ca_cert", None)
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (IOError, OSError):
+        return b""
+
+
+def discovery_cache_file(host, ca=b"", base=None):
+    """The discovery cache file for the cluster at ``host`` with CA ``ca``:
+    <cache>/openshift_ai_model_serving/discovery-<sha256>.json under $XDG_CACHE_HOME (else ~/.cache),
+    or os.devnull when that directory is not ours alone.
+
+    The CA is in the key because an address alone does not identify a cluster: a cluster
+    reinstalled behind the same API URL (or a test cluster on a reused port) has a new CA, and the
+    discovery of the old one would name kinds the new one does not serve yet."""
     base = base or os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     directory = os.path.join(base, "openshift_ai_model_serving")
     try:
@@ -71,7 +88,7 @@ def discovery_cache_file(host, base=None):
             return os.devnull
     except OSError:
         return os.devnull
-    digest = hashlib.sha256((host or "").encode("utf-8")).hexdigest()[:32]
+    digest = hashlib.sha256((host or "").encode("utf-8") + b"\0" + (ca or b"")).hexdigest()[:32]
     return os.path.join(directory, "discovery-%s.json" % digest)
 
 
@@ -301,8 +318,9 @@ class Client(object):
     def dynamic(self):
         if self._dynamic is None:
             try:
+                configuration = self.api_client.configuration
                 self._dynamic = DynamicClient(
-                    self.api_client, cache_file=discovery_cache_file(self.api_client.configuration.host))
+                    self.api_client, cache_file=discovery_cache_file(configuration.host, _ca_bytes(configuration)))
             except Exception as e:
                 raise ConnectionFailed(
                     "Could not reach the API server at %s: %s" % (self.api_client.configuration.host, e)

@@ -571,9 +571,17 @@ def _ready_expression(names):
 FATAL_MESSAGES = ("Unschedulable", "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
 
 
+# A failed load KServe reports while its cache has not seen the ServingRuntime the same run has just
+# written (it requeues and finds it): waited out, not failed on; a runtime that never appears ends
+# in the timeout, whose message shows this reason.
+TRANSIENT_LOAD_FAILURES = ("RuntimeNotRecognized",)
+
+
 def _failure_expressions(names):
     listed = json.dumps(sorted(names))
-    out = ["contains(`%s`, metadata.name) && status.modelStatus.states.targetModelState == 'FailedToLoad'" % listed]
+    out = ["contains(`%s`, metadata.name) && status.modelStatus.states.targetModelState == 'FailedToLoad' && "
+           "!contains(`%s`, status.modelStatus.lastFailureInfo.reason || '')"
+           % (listed, json.dumps(list(TRANSIENT_LOAD_FAILURES)))]
     for word in FATAL_MESSAGES:
         out.append("contains(`%s`, metadata.name) && length(status.conditions[?type=='Ready' && status=='False' && "
                    "contains(message || '', '%s')] || `[]`) > `0`" % (listed, word))

@@ -441,3 +441,14 @@ def test_a_modelmesh_project_is_refused():
     c["isvcs"] = list(c.get("isvcs") or []) + [mm]
     p = M.plan([vllm()], {}, c)
     assert any("multi-model platform (ModelMesh InferenceServices mnist)" in e for e in p["errors"]), p["errors"]
+
+
+def test_a_runtime_kserve_has_not_seen_yet_is_waited_out_not_failed_on():
+    load = M._failure_expressions(["granite"])[0]
+    lagging = {"metadata": {"name": "granite"}, "status": {"modelStatus": {
+        "states": {"targetModelState": "FailedToLoad"},
+        "lastFailureInfo": {"reason": "RuntimeNotRecognized", "message": "specified runtime granite does not exist"}}}}
+    assert not jmespath.search(load, lagging)
+    failed = {"metadata": {"name": "granite"}, "status": {"modelStatus": {
+        "states": {"targetModelState": "FailedToLoad"}, "lastFailureInfo": {"reason": "ModelLoadFailed"}}}}
+    assert jmespath.search(load, failed)
