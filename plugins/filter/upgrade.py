@@ -16,6 +16,10 @@ def upgrade_plan(targets, subscriptions, packagemanifests, approval="Manual", pl
                                  plain(platform or {}), plain(isvcs or []), mesh_version or None)
 
 
+def upgrade_certificates(secrets):
+    return _upgrade.certificates_to_check(plain(secrets or []))
+
+
 def upgrade_model_checks(isvcs, secrets):
     return _upgrade.model_checks(plain(isvcs or []), plain(secrets or []))
 
@@ -24,5 +28,6 @@ class FilterModule(object):
     def filters(self):
         return {
             "upgrade_plan": upgrade_plan,
+            "upgrade_certificates": upgrade_certificates,
             "upgrade_model_checks": upgrade_model_checks,
         }

@@ -278,3 +278,23 @@ def model_checks(isvcs, secrets):
                 entry["token_secret"] = tokens[0]
         out.append(entry)
     return out
+
+
+# Annotations the wildcard_certificate module puts on the certificate Secrets it writes (_certs.py).
+CERT_SOURCE_ANNOTATION = "model-serving.openshift-ai.io/certificate-source"
+CERT_DOMAIN_ANNOTATION = "model-serving.openshift-ai.io/certificate-domain"
+
+
+def certificates_to_check(secrets):
+    """The certificate Secrets this collection generated (``certificate-source: generated``), as
+    ``{name, namespace, domain}``: the upgrade hands each to wildcard_certificate, which renews the
+    ones within ``renew_before`` days of expiry and keeps the others. Provided certificates (or ones
+    made elsewhere) are never touched."""
+    out = []
+    for secret in secrets or []:
+        annotations = _get(secret, "metadata.annotations") or {}
+        if annotations.get(CERT_SOURCE_ANNOTATION) != "generated" or not annotations.get(CERT_DOMAIN_ANNOTATION):
+            continue
+        out.append({"name": _get(secret, "metadata.name"), "namespace": _get(secret, "metadata.namespace"),
+                    "domain": annotations[CERT_DOMAIN_ANNOTATION]})
+    return sorted(out, key=lambda c: (c["namespace"] or "", c["name"] or ""))
