@@ -102,6 +102,9 @@ def text(obj):
     return describe(obj.get("kind"), meta.get("name"), meta.get("namespace"))
 
 
+FOREGROUND = "foregroundDeletion"
+
+
 def blocked_message(obj, now_text=None):
     """Why ``obj`` is still there: its finalizers (the usual cause) or that deletion did not start."""
     meta = obj.get("metadata") or {}
@@ -114,7 +117,8 @@ def blocked_message(obj, now_text=None):
             return "%s is being deleted: %s" % (text(obj), "; ".join(conds))
     if finalizers:
         return "%s is held by finalizer(s) %s%s" % (
-            text(obj), ", ".join(finalizers),
+            text(obj), ", ".join(f + (" (the objects it owns are still being deleted)" if f == FOREGROUND else "")
+                                 for f in finalizers),
             " (deletion requested at %s)" % meta["deletionTimestamp"] if meta.get("deletionTimestamp") else "")
     if not meta.get("deletionTimestamp"):
         return "%s was not deleted (no deletionTimestamp)" % text(obj)
@@ -370,7 +374,7 @@ def run(client, params, check_mode):
         for obj, entry in targets:
             if entry.get("patch_before"):
                 deleter.patch(obj, entry["patch_before"])
-            if deleter.delete(obj, params["propagation_policy"]):
+            if deleter.delete(obj, entry.get("propagation_policy") or params["propagation_policy"]):
                 deleted.append(obj)
         if params["wait"]:
             deleter.wait_gone(deleted, timeout)

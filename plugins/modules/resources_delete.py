@@ -112,6 +112,13 @@ options:
             data connection Secrets.
         type: list
         elements: str
+      propagation_policy:
+        description:
+          - Propagation policy of these objects' deletes; without it, O(propagation_policy).
+          - V(Foreground) keeps each object until the objects it owns are gone, so that the wait
+            covers them too (a model's Knative revision, Deployment and pods in a project that is kept).
+        type: str
+        choices: [Background, Foreground, Orphan]
   installed_csv:
     description:
       - After a deleted Subscription is gone, delete the CSV its C(status.installedCSV) names.
@@ -276,6 +283,7 @@ def argspec():
             step=dict(type="int", default=0),
             patch_before=dict(type="dict"),
             unless_holding=dict(type="list", elements="str"),
+            propagation_policy=dict(type="str", choices=["Background", "Foreground", "Orphan"]),
         )),
         installed_csv=dict(type="bool", default=True),
         owned_crds=dict(type="bool", default=False),

@@ -9,11 +9,14 @@ import collections
 import pathlib
 
 TESTS = pathlib.Path(__file__).resolve().parents[1]
+# What pytest collects under tests/ (tests/output holds ansible-test's virtualenvs, which pytest
+# never collects: it skips virtualenvs).
+SUITES = ("unit", "integration", "sanity")
 
 
 def test_test_file_basenames_are_unique():
     seen = collections.defaultdict(list)
-    for path in TESTS.rglob("test_*.py"):
+    for path in (p for suite in SUITES for p in (TESTS / suite).rglob("test_*.py")):
         if "__pycache__" in path.parts:
             continue
         seen[path.name].append(str(path.relative_to(TESTS)))

@@ -85,3 +85,8 @@ def test_name_suffixes_select_the_crds_of_a_group():
     assert U.selected(crd, {"ownership": "any", "name_suffixes": [".serving.kserve.io"]}) == (True, None)
     ok, why = U.selected(crd, {"ownership": "any", "name_suffixes": [".serving.knative.dev"]})
     assert not ok and "name does not end with" in why
+
+
+def test_blocked_message_explains_a_foreground_deletion():
+    msg = U.blocked_message(obj(kind="InferenceService", name="m", finalizers=["foregroundDeletion"], deleting=True))
+    assert "foregroundDeletion (the objects it owns are still being deleted)" in msg, msg
