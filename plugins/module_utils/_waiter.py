@@ -255,6 +255,56 @@ def object_evaluator(success, failures=(), min_count=1):
     return evaluate
 
 
+def _written(results):
+    """The objects a role's write tasks reported: each registered result is a resources_patch
+    result (its ``results``), a resource_patch result (its ``result``) or a skipped task."""
+    for res in results or []:
+        if not isinstance(res, dict) or res.get("skipped"):
+            continue
+        if isinstance(res.get("results"), list):
+            for entry in res["results"]:
+                if isinstance(entry, dict):
+                    obj = entry.get("result") or {}
+                    kind = entry.get("kind") or obj.get("kind")
+                    yield entry.get("changed"), kind, entry.get("name") or _meta_name(obj), obj
+        else:
+            obj = res.get("result") or {}
+            yield res.get("changed"), obj.get("kind"), _meta_name(obj), obj
+
+
+def _meta_name(obj):
+    return ((obj or {}).get("metadata") or {}).get("name")
+
+
+def verify_needed(results, checks=None, scope="changed"):
+    """Whether a role must run its verification (waits, pod checks) after its writes.
+
+    ``scope`` ``always`` verifies on every run. ``changed`` (a rerun on a converged platform)
+    verifies when any write task changed an object, when an object of ``checks`` is not among the
+    written objects, or when one of them does not pass its check on the object as read back
+    (``kind``, optional ``name``, and ``condition``/``field``/``jmespath`` as for resource_wait).
+    Returns ``(needed, reason)``.
+    """
+    if scope == "always":
+        return True, "verification scope is always"
+    if scope != "changed":
+        raise InvalidInput("verify scope must be changed or always, not %r" % (scope,))
+    written = list(_written(results))
+    changed = ["%s/%s" % (kind, name) for was_changed, kind, name, _obj in written if was_changed]
+    if changed:
+        return True, "changed: %s" % ", ".join(changed)
+    for check in checks or []:
+        pred = from_spec(check, default=exists())
+        found = [obj for _c, kind, name, obj in written
+                 if kind == check.get("kind") and (not check.get("name") or name == check.get("name"))]
+        if not found:
+            return True, "%s %s was not read back" % (check.get("kind"), check.get("name") or "")
+        for obj in found:
+            if not pred(obj):
+                return True, "%s/%s: not %s" % (obj.get("kind"), _meta_name(obj), pred)
+    return False, "nothing changed and every checked object is ready"
+
+
 # --------------------------------------------------------------------------- waiting
 
 

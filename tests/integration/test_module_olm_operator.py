@@ -222,3 +222,31 @@ def test_global_operator_group_reused_and_reported_by_platform_info(kc, k):
     assert len(ours) == 1, "OLM's Copied CSVs must not be listed: %s" % ours
     assert ours[0]["namespace"] == ns and ours[0]["package"] == "authorino-operator"
     assert ours[0]["version"] == res["version"] and ours[0]["phase"] == "Succeeded"
+
+
+def test_olm_operators_installs_several_in_one_task(kc, k):
+    """olm_operators: one process for several operators; check mode writes nothing, a rerun changes
+    nothing, and a failing entry is named with the operators handled before it."""
+    entries = [dict(name="servicemeshoperator", namespace="batch-mesh", channel="stable", target_namespaces=[]),
+               dict(name="rhods-operator", namespace="batch-rhods", channel="stable", target_namespaces=[])]
+    check = run_module("olm_operators", dict(operators=entries, timeout=TIMEOUT), kc, check=True, diff=True)
+    assert check["changed"] is True and [r["name"] for r in check["results"]] == ["servicemeshoperator", "rhods-operator"]
+    assert len(check["diff"]) == 2, check
+    assert not _ns_exists(k, "batch-mesh") and not _ns_exists(k, "batch-rhods"), "check mode must not write"
+
+    first = run_module("olm_operators", dict(operators=entries, timeout=TIMEOUT), kc)
+    assert first["changed"] is True, first
+    phases = [(r["name"], r["phase"]) for r in first["results"]]
+    assert phases == [("servicemeshoperator", "Succeeded"), ("rhods-operator", "Succeeded")], first
+    rvs = [_get(k, "Subscription", e["name"], e["namespace"])["metadata"]["resourceVersion"] for e in entries]
+
+    second = run_module("olm_operators", dict(operators=entries, timeout=TIMEOUT), kc)
+    assert second["changed"] is False and all(r["changes"] == [] for r in second["results"]), second
+    assert [_get(k, "Subscription", e["name"], e["namespace"])["metadata"]["resourceVersion"] for e in entries] == rvs
+
+    bad = entries[:1] + [dict(name="authorino-operator", namespace="batch-refused", channel="no-such-channel")]
+    res = run_module("olm_operators", dict(operators=bad, timeout=TIMEOUT), kc)
+    assert res.get("failed") is True and res["msg"].startswith("operator authorino-operator: "), res
+    assert "no-such-channel" in res["msg"]
+    assert [r["name"] for r in res["results"]] == ["servicemeshoperator"]
+    assert not _ns_exists(k, "batch-refused")
