@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import plain
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models, _models_apply
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models
 
 # The dashboard's default model server sizes (serving-api.md §1.5), used when the cluster has no
 # OdhDashboardConfig (dashboard component not Managed).
-DEFAULT_SIZES = _models_apply.DEFAULT_SIZES
+DEFAULT_SIZES = _models.DEFAULT_SIZES
 
 
 def model_deployment_input_errors(models, defaults=None):
@@ -59,7 +59,7 @@ def model_deployment_split(models):
     """``{"models": models without the S3 keys of their data connections, "credentials": the keys per model}``."""
     if not isinstance(models, (list, tuple)):
         return {"models": plain(models), "credentials": []}
-    public, secret = _models_apply.split_credentials(plain(models))
+    public, secret = _models.split_credentials(plain(models))
     return {"models": wrap_var(public), "credentials": wrap_var(secret)}
 
 

@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, OpenShift AI model_serving maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters around the resources_patch module (what to write, whether to verify what was written),
-thin wrappers over module_utils/_batch.py and module_utils/_waiter.py."""
+thin wrappers over module_utils/_batch.py and module_utils/_predicates.py."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +11,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import plain
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _batch, _waiter
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _batch, _predicates
 
 
 def patch_entries(manifests, list_merge_keys=None, replace_maps=None):
@@ -23,7 +23,7 @@ def patch_entries(manifests, list_merge_keys=None, replace_maps=None):
 
 def verify_needed(results, checks=None, scope="changed"):
     try:
-        needed, reason = _waiter.verify_needed(plain(results or []), plain(checks or []), scope)
+        needed, reason = _predicates.verify_needed(plain(results or []), plain(checks or []), scope)
     except ModelServingError as e:
         raise AnsibleFilterError(e.msg)
     return {"needed": needed, "reason": reason}

@@ -16,7 +16,7 @@ import traceback
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import CONNECTION_ARG_SPEC
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import redact
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import redact
 
 # One predicate: any of condition / field / jmespath (all given ones must hold).
 PREDICATE_OPTIONS = dict(

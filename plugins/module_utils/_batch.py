@@ -26,7 +26,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     ModelServingError,
     ResourceNotFound,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import redact
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import redact
 
 KEYS = ("api_version", "kind", "name", "namespace")
 # uids of owners predicted (not dry-run) in check mode: their dependents are predicted too

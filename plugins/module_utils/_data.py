@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 from collections.abc import Mapping
 
 from ansible.module_utils.common.text.converters import to_text
@@ -52,3 +53,25 @@ def quantity(value):
         return float(number) * factor
     except ValueError:
         raise ValueError("not a quantity: %r" % (value,))
+
+
+_REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def redact(obj):
+    """Result form of an object: without managedFields (noise), Secret values hidden so they never
+    reach results, diffs or logs."""
+    if not isinstance(obj, dict):
+        return obj
+    out = copy.deepcopy(obj)
+    if isinstance(out.get("metadata"), dict):
+        out["metadata"].pop("managedFields", None)
+    if out.get("kind") != "Secret":
+        return out
+    for field in ("data", "stringData"):
+        if isinstance(out.get(field), dict):
+            out[field] = dict((k, _REDACTED) for k in out[field])
+    annotations = (out.get("metadata") or {}).get("annotations") or {}
+    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+        annotations["kubectl.kubernetes.io/last-applied-configuration"] = _REDACTED
+    return out

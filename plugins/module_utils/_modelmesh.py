@@ -38,7 +38,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._runtim
     SUCCESSORS,
     dashboard_patch,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import get_path
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import get_path
 
 ISVC_API = _models.ISVC_API
 RBAC_API = _models.RBAC_API

@@ -28,7 +28,8 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._runtim
     SR_API_VERSION as SR_API,
     template_runtime_name,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import get_path
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import get_path
 
 ISVC_API = "serving.kserve.io/v1beta1"
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -949,3 +950,46 @@ def _problem(p):
     if p.get("container"):
         where += " container %s" % p.get("container")
     return "%s: %s%s" % (where, p.get("reason"), (" (%s)" % p.get("message")) if p.get("message") else "")
+
+
+# --------------------------------------------------------------------------- data connection keys, sizes
+
+SECRET_FIELDS = ("access_key_id", "secret_access_key")
+
+# The dashboard's default model server sizes (serving-api.md §1.5), used when the cluster has no
+# OdhDashboardConfig (dashboard component not Managed).
+DEFAULT_SIZES = [
+    {"name": "Small", "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}},
+    {"name": "Medium", "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "8", "memory": "10Gi"}}},
+    {"name": "Large", "resources": {"requests": {"cpu": "6", "memory": "16Gi"}, "limits": {"cpu": "10", "memory": "20Gi"}}},
+]
+
+
+def split_credentials(models):
+    """(models without the S3 keys of their data connections, the keys per model index). The role hands
+    the keys to the module in a separate no_log option, so that only they are masked in its output."""
+    public, secret = [], []
+    for model in models or []:
+        model = copy.deepcopy(model)
+        keys = {}
+        conn = connection_of(model) if isinstance(model, dict) else None
+        if conn is not None:
+            for field in SECRET_FIELDS:
+                if field in conn:
+                    keys[field] = conn.pop(field)
+        public.append(model)
+        secret.append(keys)
+    return public, secret
+
+
+def merge_credentials(models, credentials):
+    """The models with the S3 keys of ``credentials`` (per model index) put back."""
+    out = copy.deepcopy(models or [])
+    for i, keys in enumerate(credentials or []):
+        if not keys or i >= len(out):
+            continue
+        conn = connection_of(out[i]) if isinstance(out[i], dict) else None
+        if conn is None:
+            raise InvalidInput("credentials[%d]: model_serving_models[%d] has no storage.connection mapping" % (i, i))
+        conn.update(dict((k, v) for k, v in keys.items() if v is not None))
+    return out

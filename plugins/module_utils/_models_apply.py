@@ -30,45 +30,6 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._servic
 TEMPLATE_API = "template.openshift.io/v1"
 DASHBOARD_API = "opendatahub.io/v1alpha"
 MANAGED_SELECTOR = "%s=%s" % (_models.MANAGED_BY_LABEL, _models.MANAGED_BY)
-SECRET_FIELDS = ("access_key_id", "secret_access_key")
-
-# The dashboard's default model server sizes (serving-api.md §1.5), used when the cluster has no
-# OdhDashboardConfig (dashboard component not Managed).
-DEFAULT_SIZES = [
-    {"name": "Small", "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}},
-    {"name": "Medium", "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "8", "memory": "10Gi"}}},
-    {"name": "Large", "resources": {"requests": {"cpu": "6", "memory": "16Gi"}, "limits": {"cpu": "10", "memory": "20Gi"}}},
-]
-
-
-def split_credentials(models):
-    """(models without the S3 keys of their data connections, the keys per model index). The role hands
-    the keys to the module in a separate no_log option, so that only they are masked in its output."""
-    public, secret = [], []
-    for model in models or []:
-        model = copy.deepcopy(model)
-        keys = {}
-        conn = _models.connection_of(model) if isinstance(model, dict) else None
-        if conn is not None:
-            for field in SECRET_FIELDS:
-                if field in conn:
-                    keys[field] = conn.pop(field)
-        public.append(model)
-        secret.append(keys)
-    return public, secret
-
-
-def merge_credentials(models, credentials):
-    """The models with the S3 keys of ``credentials`` (per model index) put back."""
-    out = copy.deepcopy(models or [])
-    for i, keys in enumerate(credentials or []):
-        if not keys or i >= len(out):
-            continue
-        conn = _models.connection_of(out[i]) if isinstance(out[i], dict) else None
-        if conn is None:
-            raise InvalidInput("credentials[%d]: model_serving_models[%d] has no storage.connection mapping" % (i, i))
-        conn.update(dict((k, v) for k, v in keys.items() if v is not None))
-    return out
 
 
 def _list(client, api_version, kind, namespace=None, label_selector=None, name=None):
@@ -96,7 +57,7 @@ def read_cluster(client, applications_namespace, dashboard_config_name):
     sizes = ((dashboards[0].get("spec") or {}).get("modelServerSizes") or []) if dashboards else []
     return {
         "templates": _list(client, TEMPLATE_API, "Template", applications_namespace, "%s=true" % _models.DASHBOARD_LABEL),
-        "sizes": sizes or copy.deepcopy(DEFAULT_SIZES),
+        "sizes": sizes or copy.deepcopy(_models.DEFAULT_SIZES),
         "namespaces": [(n.get("metadata") or {}).get("name") for n in _list(client, "v1", "Namespace")],
         "isvcs": _list(client, _models.ISVC_API, "InferenceService"),
         "secrets": [{"metadata": s.get("metadata") or {}} for s in _list(client, "v1", "Secret", label_selector=MANAGED_SELECTOR)],
@@ -161,7 +122,7 @@ def remove(client, service, plan_result, timeout, check_mode, clock=time.monoton
 def apply(client, service, params, check_mode=False, want_diff=False, clock=time.monotonic, sleep=time.sleep):
     """Read, decide, remove, write. Returns the module result; raises InvalidInput with every refusal
     before anything is written."""
-    models = merge_credentials(params.get("models") or [], params.get("credentials") or [])
+    models = _models.merge_credentials(params.get("models") or [], params.get("credentials") or [])
     defaults = dict(params.get("defaults") or {})
     cluster = read_cluster(client, params["applications_namespace"], params["dashboard_config_name"])
     plan_result = _models.plan(models, defaults, cluster, check_mode, bool(params.get("allow_recreate")))

@@ -27,15 +27,14 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     WaitTimeout,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import Service, api_error
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
-    Deadline,
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import (
     Outcome,
-    Waiter,
     established,
     find_condition,
     get_path,
     object_evaluator,
 )
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Deadline, Waiter
 
 try:
     from kubernetes.client.rest import ApiException

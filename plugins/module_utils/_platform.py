@@ -15,7 +15,7 @@ __metaclass__ = type
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import quantity
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ApiError, InvalidInput, ResourceNotFound
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import find_condition, get_path
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import find_condition, get_path
 
 # (key, candidate api versions, kind, namespaced). The first served version wins.
 KINDS = {

@@ -18,7 +18,7 @@ import re
 import time
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import (
     Outcome,
     object_name,
     status_summary,

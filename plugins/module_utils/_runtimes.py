@@ -27,7 +27,7 @@ import copy
 import json
 import re
 
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import get_path
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import get_path
 
 SR_API_VERSION = "serving.kserve.io/v1alpha1"
 SR_KIND = "ServingRuntime"

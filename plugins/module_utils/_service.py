@@ -33,6 +33,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     InvalidInput,
     ResourceNotFound,
 )
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import redact
 
 try:
     from kubernetes.client.rest import ApiException
@@ -48,7 +49,6 @@ CONFLICT_RETRIES = 5
 
 # Metadata the API server changes on every write; never a reason to report "changed".
 VOLATILE_METADATA = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
-_REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 # Key field of a list of scalars merged as a set (``list_merge_keys: {"spec.names": "."}``).
 SCALAR_KEY = "."
 
@@ -243,25 +243,6 @@ def merge_patch_between(live, desired):
             else:
                 patch[k] = desired[k]
     return patch
-
-
-def redact(obj):
-    """Result form of an object: without managedFields (noise), Secret values hidden so they never
-    reach results, diffs or logs."""
-    if not isinstance(obj, dict):
-        return obj
-    out = copy.deepcopy(obj)
-    if isinstance(out.get("metadata"), dict):
-        out["metadata"].pop("managedFields", None)
-    if out.get("kind") != "Secret":
-        return out
-    for field in ("data", "stringData"):
-        if isinstance(out.get(field), dict):
-            out[field] = dict((k, _REDACTED) for k in out[field])
-    annotations = (out.get("metadata") or {}).get("annotations") or {}
-    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
-        annotations["kubectl.kubernetes.io/last-applied-configuration"] = _REDACTED
-    return out
 
 
 def describe(kind, name, namespace=None):

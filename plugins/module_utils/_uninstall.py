@@ -37,12 +37,8 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._servic
     describe,
     split_path,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
-    Deadline,
-    MultiWaiter,
-    Outcome,
-    Waiter,
-)
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import Outcome
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Deadline, MultiWaiter, Waiter
 
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -231,7 +231,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import run_module, with_connection
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import Service, redact
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import redact
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import Service
 
 
 def argspec():

@@ -297,15 +297,14 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods i
     server_selector,
     with_pod_watch,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import redact
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
-    MultiWaiter,
-    Waiter,
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import redact
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import (
     established,
     exists,
     from_spec,
     object_evaluator,
 )
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import MultiWaiter, Waiter
 
 
 def argspec():

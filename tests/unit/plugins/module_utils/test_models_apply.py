@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _batch as B
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models as M
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _models_apply as A
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput, ModelServingError
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._service import PatchResult
@@ -13,12 +14,12 @@ CONN = {"name": "s3", "endpoint": "https://s3", "bucket": "b", "access_key_id": 
 def test_split_and_merge_credentials_round_trip():
     models = [{"name": "a", "storage": {"connection": dict(CONN), "path": "a/"}},
               {"name": "b", "storage": {"uri": "oci://x"}}, {"name": "c", "storage": {"connection": "s3"}}]
-    public, secret = A.split_credentials(models)
+    public, secret = M.split_credentials(models)
     assert "AKIAX" not in str(public) and "s3cr3t" not in str(public)
     assert secret == [{"access_key_id": "AKIAX", "secret_access_key": "s3cr3t"}, {}, {}]
-    assert A.merge_credentials(public, secret) == models
+    assert M.merge_credentials(public, secret) == models
     with pytest.raises(InvalidInput):
-        A.merge_credentials(public, [{}, {"access_key_id": "x"}])
+        M.merge_credentials(public, [{}, {"access_key_id": "x"}])
 
 
 class FakeService(object):

@@ -297,7 +297,7 @@ def test_pod_watch_names_the_object_its_status_and_the_broken_pod():
         pod_watch_evaluator,
         with_pod_watch,
     )
-    from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
+    from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import (
         condition,
         object_evaluator,
     )

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import verify_needed
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import verify_needed
 
 READY = {"type": "Ready", "status": "True"}
 

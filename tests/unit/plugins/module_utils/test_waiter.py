@@ -8,8 +8,8 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     WaitFailed,
     WaitTimeout,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import (
-    Waiter,
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Waiter
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import (
     condition,
     established,
     exists,

@@ -3,7 +3,8 @@
 import pytest
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import InvalidInput, WaitTimeout
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Outcome, WaitResult
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import Outcome
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import WaitResult
 from ansible_collections.openshift_ai.model_serving.plugins.modules import pods_verify, resource_patch, resource_wait
 
 
