@@ -55,6 +55,27 @@ def _to_int(value):
 # Automated install path (seed 000 §3.2)
 # ----------------------------------------------------------------------------------------------
 
+def _dsci_of_facts(facts):
+    """The fields of a DSCInitialization the refusals read, from platform_info's ``dsci`` facts."""
+    if not isinstance(facts, Mapping):
+        return {}
+    mesh = facts.get("service_mesh") or {}
+    return {"metadata": {"name": facts.get("name")},
+            "spec": {"serviceMesh": {"managementState": mesh.get("management_state"),
+                                     "controlPlane": {"name": mesh.get("control_plane_name"),
+                                                      "namespace": mesh.get("control_plane_namespace")}}}}
+
+
+def _dsc_of_facts(facts):
+    """The fields of a DataScienceCluster the refusals read, from platform_info's ``dsc`` facts."""
+    if not isinstance(facts, Mapping):
+        return {}
+    kserve = facts.get("kserve") or {}
+    return {"metadata": {"name": facts.get("name")},
+            "spec": {"components": {"kserve": {"serving": {"managementState": kserve.get("serving_management_state"),
+                                                           "name": facts.get("serving_name")}}}}}
+
+
 def automated_path_refusals(cluster, options=None):
     """Return the reasons why the automated KServe install must not proceed (empty list: go).
 
@@ -62,6 +83,7 @@ def automated_path_refusals(cluster, options=None):
       - ``platform``: the ``platform`` result of ``platform_info`` (``install_path``,
         ``install_path_reasons``);
       - ``dsci`` / ``dsc``: the existing DSCInitialization / DataScienceCluster object or None;
+        without these keys, the platform facts' ``dsci`` / ``dsc`` (the cluster's singletons);
       - ``certificate_secret``: the Provided certificate secret object or None.
     ``options`` are the role inputs: ``control_plane_name``, ``control_plane_namespace``,
     ``serving_name``, ``certificate_type``, ``certificate_secret_name``, ``deployment_mode``
@@ -80,8 +102,8 @@ def automated_path_refusals(cluster, options=None):
     options = options or {}
     reasons = []
     platform = cluster.get("platform") or {}
-    dsci = cluster.get("dsci") or {}
-    dsc = cluster.get("dsc") or {}
+    dsci = (cluster.get("dsci") or {}) if "dsci" in cluster else _dsci_of_facts(platform.get("dsci"))
+    dsc = (cluster.get("dsc") or {}) if "dsc" in cluster else _dsc_of_facts(platform.get("dsc"))
 
     cp_name = options.get("control_plane_name", "data-science-smcp")
     cp_ns = options.get("control_plane_namespace", "istio-system")

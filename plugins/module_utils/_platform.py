@@ -239,6 +239,7 @@ def dsc_facts(items):
             "certificate_type": _get(kserve, "serving.ingressGateway.certificate.type"),
             "certificate_secret": _get(kserve, "serving.ingressGateway.certificate.secretName"),
         },
+        "serving_name": _get(kserve, "serving.name"),
         "modelregistry": {"management_state": _get(obj, "spec.components.modelregistry.managementState")},
         "phase": _get(obj, "status.phase"),
         "count": len(items),
@@ -573,7 +574,8 @@ def analyze(raw, requested_mode=None, node_minimum=None):
     served = raw.get("served", {})
     ingress = (raw.get("ingress") or [None])[0]
     ptype, is_rosa, signals = detect_platform((raw.get("infrastructure") or [None])[0])
-    smcps = sorted((_stack_object(o) for o in raw.get("smcp", [])), key=lambda o: (o["namespace"] or "", o["name"]))
+    smcps = sorted((dict(_stack_object(o), identity_type=_get(o, "spec.security.identity.type")) for o in raw.get("smcp", [])),
+                   key=lambda o: (o["namespace"] or "", o["name"]))
     kss = sorted((_stack_object(o) for o in raw.get("knative_serving", [])), key=lambda o: (o["namespace"] or "", o["name"]))
     dsci = dsci_facts(raw.get("dsci", []))
     dsc = dsc_facts(raw.get("dsc", []))
