@@ -50,13 +50,13 @@ install: testbed-up
 # Two xdist workers, each taking whole files (a file's module fixtures stay in one process); the 60
 # slowest tests are listed at the end.
 test: venv deps testbed-build
-	$(PY) -m pytest tests -p no:cacheprovider -n 2 --dist loadfile --durations=60
+	$(PY) -m pytest tests testbed/tests -p no:cacheprovider -n 2 --dist loadfile --durations=60
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -p no:cacheprovider
 
 test-integration: venv deps testbed-build
-	$(PY) -m pytest tests/integration -p no:cacheprovider
+	$(PY) -m pytest tests/integration testbed/tests -p no:cacheprovider
 
 bench: venv deps testbed-build
 	$(PY) bench/testbed_startup.py
