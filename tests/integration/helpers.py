@@ -228,7 +228,9 @@ def module_pid(module, ancestor=None):
     """PID of the Python process running ``module`` (its AnsiballZ wrapper), or None. Shell
     helpers Ansible runs around it (chmod, rm, sh -c) do not count; with ``ancestor`` (e.g.
     ``BackgroundRun.pid``) only a descendant of that process counts, so other runs of the same
-    module on this machine are ignored."""
+    module on this machine are ignored. With pipelining (the repo's ansible.cfg) the wrapper comes
+    on stdin, so the module's process is the one Python descendant of ``ancestor`` that runs no
+    script (ansible-playbook and its workers do)."""
     needle = "AnsiballZ_%s.py" % module.split(".")[-1]
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -238,9 +240,13 @@ def module_pid(module, ancestor=None):
                 argv = f.read().decode("utf-8", "replace").split("\0")
         except OSError:
             continue
-        if len(argv) > 1 and "python" in os.path.basename(argv[0]) and argv[1].endswith(needle):
-            if ancestor is None or _descends_from(int(pid), ancestor):
-                return int(pid)
+        if not argv or "python" not in os.path.basename(argv[0]):
+            continue
+        script = argv[1] if len(argv) > 1 else ""
+        if script.endswith(needle) and (ancestor is None or _descends_from(int(pid), ancestor)):
+            return int(pid)
+        if ancestor is not None and script in ("", "-") and _descends_from(int(pid), ancestor):
+            return int(pid)
     return None
 
 
