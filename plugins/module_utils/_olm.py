@@ -44,6 +44,24 @@ except ImportError:  # pragma: no cover
         status = None
 
 
+# The options that name one operator (modules olm_operator and olm_operators); approval without
+# a default here: olm_operators takes the task's when an entry sets none.
+OPERATOR_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", default="openshift-operators"),
+    subscription_name=dict(type="str"),
+    channel=dict(type="str"),
+    source=dict(type="str"),
+    source_namespace=dict(type="str", default="openshift-marketplace"),
+    starting_csv=dict(type="str"),
+    target_csv=dict(type="str"),
+    approval=dict(type="str", choices=["Automatic", "Manual"]),
+    target_namespaces=dict(type="list", elements="str"),
+    operator_group_name=dict(type="str"),
+    config=dict(type="dict"),
+)
+
+
 NS = ("v1", "Namespace")
 OG = ("operators.coreos.com/v1", "OperatorGroup")
 SUB = ("operators.coreos.com/v1alpha1", "Subscription")

@@ -143,28 +143,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._args import run_module, with_connection
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import ModelServingError
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._olm import OlmOperator
-
-OPERATOR_SPEC = dict(
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", default="openshift-operators"),
-    subscription_name=dict(type="str"),
-    channel=dict(type="str"),
-    source=dict(type="str"),
-    source_namespace=dict(type="str", default="openshift-marketplace"),
-    starting_csv=dict(type="str"),
-    target_csv=dict(type="str"),
-    approval=dict(type="str", choices=["Automatic", "Manual"]),
-    target_namespaces=dict(type="list", elements="str"),
-    operator_group_name=dict(type="str"),
-    config=dict(type="dict"),
-)
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._olm import OPERATOR_OPTIONS, OlmOperator
 
 
 def argument_spec():
     return with_connection(
         dict(
-            operators=dict(type="list", elements="dict", required=True, options=OPERATOR_SPEC),
+            operators=dict(type="list", elements="dict", required=True, options=OPERATOR_OPTIONS),
             approval=dict(type="str", choices=["Automatic", "Manual"], default="Automatic"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             wait=dict(type="bool", default=True),
