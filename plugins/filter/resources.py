@@ -14,9 +14,10 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _batch, _predicates
 
 
-def patch_entries(manifests, list_merge_keys=None, replace_maps=None):
+def patch_entries(manifests, list_merge_keys=None, replace_maps=None, first_stage=0, one_stage=False):
     try:
-        return _batch.manifest_entries(plain(manifests or []), plain(list_merge_keys or {}), plain(replace_maps or {}))
+        return _batch.manifest_entries(plain(manifests or []), plain(list_merge_keys or {}), plain(replace_maps or {}),
+                                       int(first_stage), bool(one_stage))
     except ModelServingError as e:
         raise AnsibleFilterError(e.msg)
 

@@ -6,9 +6,11 @@
 Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 
 Each entry is what resource_patch takes (``api_version``, ``kind``, ``name``, ``namespace``, ``patch``,
-``list_merge_keys``, ``remove_entries``, ``replace_maps``, ``create``) plus ``stage`` (int) and ``owner`` (``api_version``,
+``list_merge_keys``, ``remove_entries``, ``replace_maps``, ``create``) plus ``stage`` (int), ``owner`` (``api_version``,
 ``kind``, ``name`` of an object in the same namespace that becomes the entry's ownerReference, with the
-uid written by an earlier stage or read). Used by the resources_patch and models_apply modules.
+uid written by an earlier stage or read) and ``if_missing`` (``skip``: an object that does not exist yet,
+and that the entry does not create, is reported ``missing`` instead of failing the entry). Used by the
+resources_patch and models_apply modules.
 
 In check mode an entry whose kind is not served or whose namespace does not exist yet is predicted by
 the service layer (``deferred`` in its result); so is an entry whose owner was predicted that way.
@@ -33,14 +35,16 @@ KEYS = ("api_version", "kind", "name", "namespace")
 _PREDICTED = "(predicted in check mode)"
 
 
-def manifest_entries(manifests, list_merge_keys=None, replace_maps=None):
+def manifest_entries(manifests, list_merge_keys=None, replace_maps=None, first_stage=0, one_stage=False):
     """resources_patch entries creating or merging into ``manifests`` one after the other (entry i is stage
-    i, as a loop would write them). ``list_merge_keys`` and ``replace_maps`` are given by kind."""
+    ``first_stage`` + i, as a loop would write them; with ``one_stage`` all are stage ``first_stage``, written
+    together). ``list_merge_keys`` and ``replace_maps`` are given by kind."""
     entries = []
     for i, manifest in enumerate(manifests or []):
         meta = manifest.get("metadata") or {}
         entry = {"api_version": manifest.get("apiVersion") or "v1", "kind": manifest.get("kind"),
-                 "name": meta.get("name"), "patch": manifest, "create": True, "stage": i,
+                 "name": meta.get("name"), "patch": manifest, "create": True,
+                 "stage": first_stage + (0 if one_stage else i),
                  "list_merge_keys": (list_merge_keys or {}).get(manifest.get("kind")) or {},
                  "replace_maps": (replace_maps or {}).get(manifest.get("kind")) or []}
         if meta.get("namespace"):
@@ -71,6 +75,12 @@ def with_owner(service, entry, uids):
     return dict(entry, patch=patch)
 
 
+def skips_missing(entry):
+    """Whether a missing object (or kind) of ``entry`` is reported instead of failing it: ``if_missing: skip``
+    on an entry that does not create its object."""
+    return entry.get("if_missing") == "skip" and not entry.get("create")
+
+
 def patch_one(service, entry, want_diff, return_objects, uids=None):
     """One entry -> result dict (``changed``, ``method``, ``result``, ``diff``; ``failed``/``msg`` on error)."""
     out = dict((k, entry.get(k)) for k in KEYS)
@@ -97,6 +107,12 @@ def patch_one(service, entry, want_diff, return_objects, uids=None):
                 create=entry.get("create"),
                 **merge_args
             )
+    except ResourceNotFound as e:
+        if skips_missing(entry):
+            out.update(changed=False, method="none", missing=True, result=None)
+            return out
+        out.update(changed=False, failed=True, msg=e.msg)
+        return out
     except ModelServingError as e:
         out.update(changed=False, failed=True, msg=e.msg)
         return out
@@ -118,12 +134,15 @@ def patch_staged(client, service, entries, workers=8, want_diff=False, return_ob
     """Every entry, stage by stage; results in the order of ``entries``. When an entry of a stage fails,
     the entries of later stages are not attempted (failed, ``msg`` says so)."""
     # discovery once per kind, before the threads share the client's cache
+    skippable = set((e["api_version"], e["kind"]) for e in entries if skips_missing(e))
     for api_version, kind in sorted(set((e["api_version"], e["kind"]) for e in entries)):
         try:
             client.resource(api_version, kind)
         except ResourceNotFound:
-            if not service.check_mode:
-                raise  # check mode predicts the creations of a kind not served yet (service.patch)
+            # check mode predicts the creations of a kind not served yet (service.patch); an entry that
+            # skips a missing object reports it
+            if not service.check_mode and (api_version, kind) not in skippable:
+                raise
     by_index = {}
     uids = {}
     stopped = None

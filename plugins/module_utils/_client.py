@@ -14,6 +14,7 @@ __metaclass__ = type
 import hashlib
 import os
 import re
+import threading
 import time
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors import (
@@ -302,6 +303,9 @@ class Client(object):
         self.api_client = _build_api_client(self.conn)
         self._dynamic = None
         self._core = None
+        # The dynamic client's discovery cache is not thread-safe (a search that misses rebuilds it while
+        # another thread reads it): resources_patch and models_apply share one client between threads.
+        self._discovery_lock = threading.RLock()
 
     @property
     def core(self):
@@ -331,6 +335,10 @@ class Client(object):
         """Return the dynamic resource for api_version/kind, re-reading discovery once on a miss.
 
         Raises ResourceNotFound naming the kind when it is unknown (CRD not installed)."""
+        with self._discovery_lock:
+            return self._resource(api_version, kind)
+
+    def _resource(self, api_version, kind):
         for attempt in (0, 1):
             try:
                 return self.dynamic.resources.get(api_version=api_version, kind=kind)

@@ -98,6 +98,15 @@ options:
           - Who creates the object when it does not exist yet (an operator, an earlier task), as
             M(openshift_ai.model_serving.resource_patch)'s O(openshift_ai.model_serving.resource_patch#module:provided_by).
         type: str
+      if_missing:
+        description:
+          - What to do when the object does not exist (or its kind is not served) and
+            O(resources[].create=false).
+          - V(fail) fails the entry. V(skip) writes nothing and reports the entry with C(missing=true), for an
+            object that another component creates later (the caller then waits for it and patches it).
+        type: str
+        choices: [fail, skip]
+        default: fail
       stage:
         description:
           - Order of the writes; entries of a lower stage are all written before any of a higher stage.
@@ -158,7 +167,8 @@ results:
     - One entry per resource, in the order given - C(api_version), C(kind), C(name), C(namespace),
       C(changed), C(method) (C(none), C(patch), C(create)), C(result) (the object after, redacted),
       C(diff) (in diff or check mode), C(deferred) (check mode, a creation predicted from the patch, see
-      the check mode attribute) and, for a failed entry, C(failed) and C(msg).
+      the check mode attribute), C(missing) (an entry with O(resources[].if_missing=skip) whose object does not
+      exist; nothing was written) and, for a failed entry, C(failed) and C(msg).
   returned: always
   type: list
   elements: dict
@@ -191,6 +201,7 @@ ENTRY_OPTIONS = dict(
     replace_maps=dict(type="list", elements="str", default=[]),
     create=dict(type="bool", default=False),
     provided_by=dict(type="str"),
+    if_missing=dict(type="str", default="fail", choices=["fail", "skip"]),
     stage=dict(type="int", default=0),
     owner=dict(type="dict", options=dict(
         api_version=dict(type="str", required=True),

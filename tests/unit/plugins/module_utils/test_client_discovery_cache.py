@@ -34,3 +34,37 @@ def test_a_new_cluster_behind_the_same_address_gets_its_own_cache(tmp_path):
     old = discovery_cache_file("https://127.0.0.1:6443", b"CA of the first cluster", base=str(tmp_path))
     new = discovery_cache_file("https://127.0.0.1:6443", b"CA of the reinstalled cluster", base=str(tmp_path))
     assert old != new
+
+
+def test_discovery_is_used_by_one_thread_at_a_time():
+    """resources_patch writes the entries of a stage from several threads over one client; the dynamic
+    client's discovery cache is rebuilt in place on a miss, so lookups must not overlap."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ansible_collections.openshift_ai.model_serving.plugins.module_utils._client import Client
+
+    state = {"inside": 0, "most": 0}
+    guard = threading.Lock()
+
+    class Resources(object):
+        def get(self, api_version, kind):
+            with guard:
+                state["inside"] += 1
+                state["most"] = max(state["most"], state["inside"])
+            time.sleep(0.01)
+            with guard:
+                state["inside"] -= 1
+            return (api_version, kind)
+
+    class Dynamic(object):
+        resources = Resources()
+
+    client = Client.__new__(Client)
+    client._dynamic = Dynamic()
+    client._discovery_lock = threading.RLock()
+    kinds = [("v1", "Kind%d" % i) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(lambda k: client.resource(*k), kinds)) == kinds
+    assert state["most"] == 1

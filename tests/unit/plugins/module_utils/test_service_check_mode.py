@@ -288,3 +288,30 @@ def test_provided_by_predicts_the_patch_of_an_object_not_created_yet_in_check_mo
                    sleep=lambda s: None)
     with pytest.raises(ResourceNotFound, match="not found"):
         real.patch(SMCP[0], SMCP[1], SMCP[2], SMCP[3], patch=PATCH, provided_by="the service_mesh role")
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_batch_if_missing_skip_reports_an_object_someone_else_creates(check_mode):
+    """An entry with if_missing=skip whose object (or kind) does not exist writes nothing and is reported
+    missing, in a real run as in check mode; the other entries are written."""
+    client = Client(Resource("ConfigMap", namespaces=["ns"]), Resource("Deployment", namespaces=["ns"]))
+    entries = [entry("ConfigMap", "cm", 0),
+               entry("Deployment", "later", 1, create=False, if_missing="skip"),
+               entry("Widget", "w", 1, api_version="example.com/v1", create=False, if_missing="skip")]
+    res = B.patch_staged(client, Service(client, check_mode=check_mode), entries)
+    assert [r.get("failed") for r in res] == [None] * 3, res
+    assert res[0]["changed"] is True and "missing" not in res[0]
+    assert [(r["changed"], r["method"], r.get("missing")) for r in res[1:]] == [(False, "none", True)] * 2
+    assert client.resources["Deployment"].writes == []
+
+
+def test_batch_if_missing_is_ignored_by_an_entry_that_creates_its_object():
+    client = Client(Resource("ConfigMap", namespaces=["ns"]))
+    res = B.patch_staged(client, Service(client), [entry("ConfigMap", "cm", 0, if_missing="skip")])
+    assert res[0]["changed"] is True and res[0]["method"] == "create" and "missing" not in res[0]
+
+
+def test_manifest_entries_from_a_first_stage_and_in_one_stage():
+    manifests = [{"kind": "ConfigMap", "metadata": {"name": n, "namespace": "ns"}} for n in ("a", "b")]
+    assert [e["stage"] for e in B.manifest_entries(manifests, first_stage=3)] == [3, 4]
+    assert [e["stage"] for e in B.manifest_entries(manifests, first_stage=3, one_stage=True)] == [3, 3]
