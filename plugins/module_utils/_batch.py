@@ -107,14 +107,11 @@ def patch_one(service, entry, want_diff, return_objects, uids=None):
                 create=entry.get("create"),
                 **merge_args
             )
-    except ResourceNotFound as e:
-        if skips_missing(entry):
-            out.update(changed=False, method="none", missing=True, result=None)
-            return out
-        out.update(changed=False, failed=True, msg=e.msg)
-        return out
     except ModelServingError as e:
-        out.update(changed=False, failed=True, msg=e.msg)
+        if isinstance(e, ResourceNotFound) and skips_missing(entry):
+            out.update(changed=False, method="none", missing=True, result=None)
+        else:
+            out.update(changed=False, failed=True, msg=e.msg)
         return out
     out.update(changed=outcome.changed, method=outcome.method)
     if outcome.deferred:
