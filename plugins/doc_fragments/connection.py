@@ -60,7 +60,8 @@ options:
     aliases: [key_file]
 requirements:
   - python >= 3.9
-  - kubernetes >= 29.0.0
+  - urllib3 and PyYAML (the modules send their requests with urllib3)
+  - kubernetes >= 29.0.0, only for a kubeconfig user that authenticates through an C(exec) or C(auth-provider) plugin
 notes:
   - The connection options are shared with M(kubernetes.core.k8s). The action group
     C(openshift_ai.model_serving.cluster) extends C(kubernetes.core.k8s), so one

@@ -4,7 +4,8 @@
 """Client layer: connection options, authentication and API discovery.
 
 Every module builds exactly one :class:`Client` from its parameters. Nothing above
-this layer touches ``kubernetes.config`` or the environment.
+this layer reads a kubeconfig or the environment; the requests themselves go through the
+transport layer (``_rest``), not the kubernetes library.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,28 +23,17 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     ResourceNotFound,
 )
 
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
-    from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
-
-    from kubernetes.client.rest import ApiException
-
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-except ImportError as e:  # pragma: no cover - exercised by sanity import tests
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = e
-
-    class ApiException(Exception):
-        status = None
-
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _rest
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import (  # noqa: F401 (re-exported)
+    ApiException,
+    ResourceNotFoundError,
+    ResourceNotUniqueError,
+)
 
 try:
     from urllib3.exceptions import ConnectTimeoutError
     from urllib3.exceptions import HTTPError as _Urllib3Error
-except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
+except ImportError:  # pragma: no cover - the transport layer reports the missing library
 
     class _Urllib3Error(Exception):
         pass
@@ -54,22 +44,10 @@ except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
 
 # --------------------------------------------------------------------------- discovery cache
 #
-# The dynamic client persists API discovery between module runs (a playbook starts dozens of
-# modules against one cluster). Its default file is a predictable name in the shared temp
-# directory, which another local user could plant; ours lives in a directory only this user can
-# write (mode 0700), and with none available discovery is not persisted at all.
-
-
-def _ca_bytes(configuration):
-    """The CA the client trusts (its file's bytes), part of what identifies the cluster."""
-    path = getattr(configuration, "ssl_ca_cert", None)
-    if not path:
-        return b""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except (IOError, OSError):
-        return b""
+# Discovery (the kinds of each group/version a module uses) is persisted between module runs (a
+# playbook starts dozens of modules against one cluster). A predictable name in the shared temp
+# directory could be planted by another local user; the file lives in a directory only this user
+# can write (mode 0700), and with none available discovery is not persisted at all.
 
 
 def discovery_cache_file(host, ca=b"", base=None):
@@ -252,25 +230,25 @@ def connection_params(params, environ=None):
     return out
 
 
-def _build_api_client(conn):
-    configuration = k8s_client.Configuration()
+def build_configuration(conn, environ=None):
+    """The :class:`_rest.Configuration` for the resolved connection options: ``host`` alone, else the
+    kubeconfig (inline dict, path, or $KUBECONFIG / ~/.kube/config), else the pod's service account;
+    then the explicit options override what the kubeconfig says."""
+    environ = os.environ if environ is None else environ
+    configuration = _rest.Configuration()
     kubeconfig = conn.get("kubeconfig")
     if conn.get("host") and not kubeconfig:
         configuration.host = conn["host"]
     else:
         try:
-            if isinstance(kubeconfig, dict):
-                k8s_config.load_kube_config_from_dict(
-                    kubeconfig, context=conn.get("context"), client_configuration=configuration
-                )
+            path = os.path.expanduser(kubeconfig) if isinstance(kubeconfig, str) and kubeconfig else None
+            source = kubeconfig if isinstance(kubeconfig, dict) else path
+            if source is None and not any(os.path.exists(p) for p in _rest.default_kubeconfig_paths(environ)):
+                _rest.load_incluster(configuration, environ)
+            elif _rest.needs_plugin(source, conn.get("context"), environ):
+                _rest.load_with_plugin(source, conn.get("context"), configuration)
             else:
-                path = os.path.expanduser(kubeconfig) if kubeconfig else None
-                if path is None and not os.path.exists(os.path.expanduser(k8s_config.KUBE_CONFIG_DEFAULT_LOCATION)):
-                    k8s_config.load_incluster_config(client_configuration=configuration)
-                else:
-                    k8s_config.load_kube_config(
-                        config_file=path, context=conn.get("context"), client_configuration=configuration
-                    )
+                _rest.load_kubeconfig(source, conn.get("context"), configuration, environ)
         except Exception as e:
             # An inline kubeconfig holds tokens and keys: it is never put in the result.
             raise ConnectionFailed(
@@ -278,58 +256,51 @@ def _build_api_client(conn):
                 kubeconfig="(an inline kubeconfig, not shown)" if isinstance(kubeconfig, dict) else kubeconfig)
         if conn.get("host"):
             configuration.host = conn["host"]
+    configuration.host = (configuration.host or "").rstrip("/")
     if conn.get("api_key"):
         configuration.api_key = {"authorization": "Bearer %s" % conn["api_key"]}
     if conn.get("validate_certs") is not None:
         configuration.verify_ssl = bool(conn["validate_certs"])
     if conn.get("ca_cert"):
-        configuration.ssl_ca_cert = conn["ca_cert"]
+        configuration.ssl_ca_cert, configuration.ca_data = conn["ca_cert"], None
     if conn.get("client_cert"):
-        configuration.cert_file = conn["client_cert"]
+        configuration.cert_file, configuration.cert_data = conn["client_cert"], None
     if conn.get("client_key"):
-        configuration.key_file = conn["client_key"]
-    api_client = k8s_client.ApiClient(configuration)
-    api_client.rest_client.request = resilient(api_client.rest_client.request)
-    return api_client
+        configuration.key_file, configuration.key_data = conn["client_key"], None
+    return configuration
 
 
 class Client(object):
-    """One authenticated connection: typed core API, dynamic client and discovery."""
+    """One authenticated connection: requests with retries, discovery, the kinds' verbs."""
 
     def __init__(self, params, environ=None):
-        if not HAS_KUBERNETES:
-            raise ConnectionFailed("The kubernetes Python library is required: %s" % KUBERNETES_IMPORT_ERROR)
+        if not _rest.HAS_URLLIB3:
+            raise ConnectionFailed("The urllib3 Python library is required: %s" % _rest.URLLIB3_IMPORT_ERROR)
         self.conn = connection_params(params, environ)
-        self.api_client = _build_api_client(self.conn)
+        self.configuration = build_configuration(self.conn, environ)
+        try:
+            self.rest = _rest.RestClient(self.configuration)
+        except Exception as e:
+            raise ConnectionFailed("Could not set up the connection to %s: %s" % (self.configuration.host, e))
+        self.rest.request = resilient(self.rest.request)
         self._dynamic = None
-        self._core = None
-        # The dynamic client's discovery cache is not thread-safe (a search that misses rebuilds it while
-        # another thread reads it): resources_patch and models_apply share one client between threads.
+        # Discovery is kept in one cache per client, filled on a miss while another thread may read it:
+        # resources_patch and models_apply share one client between threads.
         self._discovery_lock = threading.RLock()
 
     @property
-    def core(self):
-        """Typed CoreV1Api, built on first use: importing its models costs seconds with kubernetes >= 35."""
-        if self._core is None:
-            self._core = k8s_client.CoreV1Api(self.api_client)
-        return self._core
-
-    @core.setter
-    def core(self, value):
-        self._core = value
-
-    @property
     def dynamic(self):
+        """Discovery (``resources.get``), ``request``, ``watch`` and the verbs of each kind."""
         if self._dynamic is None:
-            try:
-                configuration = self.api_client.configuration
-                self._dynamic = DynamicClient(
-                    self.api_client, cache_file=discovery_cache_file(configuration.host, _ca_bytes(configuration)))
-            except Exception as e:
-                raise ConnectionFailed(
-                    "Could not reach the API server at %s: %s" % (self.api_client.configuration.host, e)
-                )
+            configuration = self.configuration
+            self._dynamic = _rest.DynamicClient(
+                self.rest, cache_file=discovery_cache_file(configuration.host, configuration.ca_bytes()))
         return self._dynamic
+
+    def request_token(self, name, namespace, body):
+        """A TokenRequest for ServiceAccount ``namespace/name``: the answer as a dict."""
+        return self.dynamic.request(
+            "post", "/api/v1/namespaces/%s/serviceaccounts/%s/token" % (namespace, name), body=body)
 
     def resource(self, api_version, kind):
         """Return the dynamic resource for api_version/kind, re-reading discovery once on a miss.

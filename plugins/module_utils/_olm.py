@@ -35,13 +35,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predic
     object_evaluator,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Deadline, Waiter
-
-try:
-    from kubernetes.client.rest import ApiException
-except ImportError:  # pragma: no cover
-
-    class ApiException(Exception):
-        status = None
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
 
 
 # The options that name one operator (modules olm_operator and olm_operators); approval without

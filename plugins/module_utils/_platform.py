@@ -67,7 +67,7 @@ def _list(client, key, name=None):
     try:
         if name is not None:
             return True, [res.get(name=name).to_dict()]
-        return True, [item.to_dict() if hasattr(item, "to_dict") else dict(item) for item in res.get().items]
+        return True, list(res.get().to_dict().get("items") or [])
     except Exception as e:
         if getattr(e, "status", None) == 404:
             return True, []

@@ -35,12 +35,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._data import redact
 
-try:
-    from kubernetes.client.rest import ApiException
-except ImportError:  # pragma: no cover - the client layer reports the missing library
-
-    class ApiException(Exception):
-        status = None
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException  # noqa: F401 (re-exported)
 
 
 FIELD_MANAGER = "openshift-ai-model-serving"

@@ -37,16 +37,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     WaitTimeout,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import Outcome, object_key
-
-try:
-    from kubernetes import watch as k8s_watch
-    from kubernetes.client.rest import ApiException
-except ImportError:  # pragma: no cover - the client layer reports the missing library
-    k8s_watch = None
-
-    class ApiException(Exception):
-        status = None
-
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException, Watch
 
 try:
     from urllib3.exceptions import HTTPError as _Urllib3Error
@@ -203,7 +194,7 @@ class Waiter(object):
             yield sorted(state.values(), key=object_key)
             if deadline.expired() or (stop is not None and stop.is_set()):
                 return
-            watcher = k8s_watch.Watch()
+            watcher = Watch()
             seconds = int(min(self.MAX_WATCH_SECONDS, deadline.remaining()) + 0.999)
             try:
                 for event in self.client.dynamic.watch(

@@ -243,11 +243,11 @@ def _run(module):
 
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}
         try:
-            out = client().core.create_namespaced_service_account_token(name, namespace, body)
+            out = client().request_token(name, namespace, body)
         except Exception as e:  # pylint: disable=broad-except
             raise ApiError("token_service_account: no token for ServiceAccount %s/%s: %s"
                            % (namespace, name, getattr(e, "reason", None) or e))
-        return out.status.token
+        return (out.get("status") or {}).get("token")
 
     return metrics_query(module.params, get_object, request_token)
 

@@ -17,7 +17,7 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
-from kubernetes.client.exceptions import ApiException  # noqa: E402
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException  # noqa: E402
 
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _certs as certs  # noqa: E402
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils import _x509 as xc  # noqa: E402

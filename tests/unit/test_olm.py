@@ -236,7 +236,7 @@ class _ConflictingService(object):
         self.created = []
 
     def create(self, resource, body, namespace=None):
-        from kubernetes.client.rest import ApiException
+        from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
 
         if self.conflicts:
             self.conflicts -= 1

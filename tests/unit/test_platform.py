@@ -157,11 +157,6 @@ def test_gpu_nodes():
         ("worker-0", 2, True, False), ("worker-1", 0, False, True)]
 
 
-class _Items(object):
-    def __init__(self, items):
-        self.items = items
-
-
 class _Res(object):
     def __init__(self, items):
         self._items = items
@@ -174,7 +169,7 @@ class _Res(object):
             err = Exception("not found")
             err.status = 404
             raise err
-        return _Items([_Wrap(i) for i in self._items])
+        return _Wrap({"items": list(self._items)})
 
 
 class _Wrap(object):

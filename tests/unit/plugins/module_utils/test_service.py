@@ -20,7 +20,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._servic
     redact,
     split_path,
 )
-from kubernetes.client.rest import ApiException
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
 
 PROVIDERS = "spec.techPreview.meshConfig.extensionProviders"
 KEYS = {PROVIDERS: "name"}

@@ -17,7 +17,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._servic
     deferred_reason,
     missing_namespace,
 )
-from kubernetes.client.rest import ApiException
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
 
 SMCP = ("maistra.io/v2", "ServiceMeshControlPlane", "data-science-smcp", "istio-system")
 PATCH = {"spec": {"version": "v2.6", "proxy": {"networking": {"trafficControl": {"inbound": {"excludedPorts": [1]}}}}}}

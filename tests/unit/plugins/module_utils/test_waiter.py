@@ -19,7 +19,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predic
     jmespath_expr,
     object_evaluator,
 )
-from kubernetes.client.rest import ApiException
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
 
 
 def obj(name="x", conditions=None, ns="ns", rv="1", **status):
