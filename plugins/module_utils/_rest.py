@@ -387,7 +387,9 @@ class RestClient(object):
             timeout = urllib3.Timeout(connect=_request_timeout[0], read=_request_timeout[1])
         elif _request_timeout is not None:
             timeout = urllib3.Timeout(total=_request_timeout)
-        return self.pool.request(method.upper(), self.configuration.host + url, body=data, headers=sent,
+        if not url.startswith(("https://", "http://")):
+            url = self.configuration.host + url
+        return self.pool.request(method.upper(), url, body=data, headers=sent,
                                  preload_content=_preload_content, timeout=timeout, redirect=False)
 
 
@@ -514,8 +516,9 @@ class DynamicClient(object):
 
     def call(self, method, path, query=None, body=None, content_type=None, preload=True, timeout=None):
         headers = {"Content-Type": content_type} if content_type else None
-        response = self.rest.request(method, path, query_params=query or None, headers=headers, body=body,
-                                     _preload_content=preload, _request_timeout=timeout)
+        # the full URL: the retry layer names it when the server does not answer
+        response = self.rest.request(method, self.rest.configuration.host + path, query_params=query or None,
+                                     headers=headers, body=body, _preload_content=preload, _request_timeout=timeout)
         _raise_for(response)
         return _decode(response) if preload else response
 

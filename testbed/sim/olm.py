@@ -392,6 +392,11 @@ class CSVController(Controller):
         pkg = package_of_csv(name)
         if pkg is None:
             return None
+        # As OLM does, a change of this CSV requeues the one it replaces: that one is deleted as soon as this
+        # one has Succeeded, before a later CSV can replace this one in turn (which would orphan it).
+        replaces = dig(csv, "spec", "replaces")
+        if replaces:
+            self.mgr.enqueue(self.mgr.controllers.index(self), ns, replaces)
         # replaced by a newer CSV in the namespace?
         newer = [c for c in self.mgr.informer(R.CSV).items(namespace=ns) if dig(c, "spec", "replaces") == name]
         if newer:
