@@ -37,7 +37,6 @@ def test_install_skips_the_spec_check_only_after_validating_every_role():
     validating = [(name, args) for name, args in includes if args.get("tasks_from") == "validate"]
     later = [(name, args) for name, args in includes if args.get("tasks_from") != "validate"]
     assert validating and later
-    assert all(args.get("rolespec_validate", True) for _, args in validating)
-    assert all(args.get("rolespec_validate") is False for _, args in later), later
+    assert all(args.get("rolespec_validate", True) for name, args in validating)
+    assert all(args.get("rolespec_validate") is False for name, args in later), later
     assert includes.index(validating[-1]) < includes.index(later[0])
-
