@@ -164,6 +164,9 @@ def test_manual_approval_waits_then_channel_change_upgrades(k8s):
         desc="RequiresApproval",
     )
     assert ip["spec"]["approved"] is False and ip["spec"]["approval"] == "Manual"
+    # the Subscription follows its InstallPlan a moment later (its controller is queued by the plan's change)
+    wait_for(lambda: (cond(subscription(k8s, "authorino-operator"), "InstallPlanPending") or {}).get("reason")
+             == "RequiresApproval", desc="Subscription follows the InstallPlan")
     sub = subscription(k8s, "authorino-operator")
     assert sub["status"]["state"] == "UpgradePending"
     assert cond(sub, "InstallPlanPending")["reason"] == "RequiresApproval"
