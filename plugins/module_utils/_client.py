@@ -245,10 +245,11 @@ def build_configuration(conn, environ=None):
             source = kubeconfig if isinstance(kubeconfig, dict) else path
             if source is None and not any(os.path.exists(p) for p in _rest.default_kubeconfig_paths(environ)):
                 _rest.load_incluster(configuration, environ)
-            elif _rest.needs_plugin(source, conn.get("context"), environ):
-                _rest.load_with_plugin(source, conn.get("context"), configuration)
             else:
-                _rest.load_kubeconfig(source, conn.get("context"), configuration, environ)
+                try:
+                    _rest.load_kubeconfig(source, conn.get("context"), configuration, environ)
+                except _rest.PluginUser:
+                    _rest.load_with_plugin(source, conn.get("context"), configuration)
         except Exception as e:
             # An inline kubeconfig holds tokens and keys: it is never put in the result.
             raise ConnectionFailed(

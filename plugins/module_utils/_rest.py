@@ -32,10 +32,7 @@ import os
 import ssl
 import tempfile
 
-try:
-    from urllib.parse import quote, urlencode
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    quote = urlencode = None
+from urllib.parse import quote, urlencode
 
 try:
     import urllib3
@@ -85,6 +82,11 @@ class ApiException(Exception):
 
 class ConfigError(Exception):
     """The credentials could not be loaded (the client layer names the kubeconfig)."""
+
+
+class PluginUser(ConfigError):
+    """The selected kubeconfig user authenticates through an exec or auth-provider plugin
+    (:func:`load_with_plugin` runs it)."""
 
 
 class ResourceNotFoundError(Exception):
@@ -185,17 +187,6 @@ def _data_or_file(section, key, base):
     return None, None
 
 
-def needs_plugin(kubeconfig, context=None, environ=None):
-    """True when the selected user authenticates through an exec or auth-provider plugin."""
-    merged = _merge_documents(_documents(kubeconfig, environ))
-    name = context or merged["current-context"]
-    contexts = _named(merged["contexts"], "context")
-    if name not in contexts:
-        return False
-    user = _named(merged["users"], "user").get(contexts[name][0].get("user"), ({}, None))[0]
-    return bool(user.get("exec") or user.get("auth-provider"))
-
-
 def _documents(kubeconfig, environ=None):
     if not HAS_YAML:
         raise ConfigError("PyYAML is required to read a kubeconfig")
@@ -220,8 +211,8 @@ def _documents(kubeconfig, environ=None):
 
 def load_kubeconfig(kubeconfig=None, context=None, configuration=None, environ=None):
     """Fill ``configuration`` from a kubeconfig (a dict, a path, or the default files) for
-    ``context`` (default: current-context). Users with exec/auth-provider plugins are refused here:
-    see :func:`load_with_plugin`."""
+    ``context`` (default: current-context). A user with an exec/auth-provider plugin raises
+    :class:`PluginUser`: see :func:`load_with_plugin`."""
     configuration = configuration or Configuration()
     merged = _merge_documents(_documents(kubeconfig, environ))
     name = context or merged["current-context"]
@@ -231,13 +222,13 @@ def load_kubeconfig(kubeconfig=None, context=None, configuration=None, environ=N
     if name not in contexts:
         raise ConfigError("context %s is not in the kubeconfig" % name)
     ctx = contexts[name][0]
+    user, ubase = _named(merged["users"], "user").get(ctx.get("user"), ({}, None))
+    if user.get("exec") or user.get("auth-provider"):
+        raise PluginUser("user %s authenticates through a plugin" % ctx.get("user"))
     clusters = _named(merged["clusters"], "cluster")
     if ctx.get("cluster") not in clusters:
         raise ConfigError("cluster %s of context %s is not in the kubeconfig" % (ctx.get("cluster"), name))
     cluster, cbase = clusters[ctx["cluster"]]
-    user, ubase = _named(merged["users"], "user").get(ctx.get("user"), ({}, None))
-    if user.get("exec") or user.get("auth-provider"):
-        raise ConfigError("user %s authenticates through a plugin" % ctx.get("user"))
     if not cluster.get("server"):
         raise ConfigError("cluster %s has no server" % ctx["cluster"])
     configuration.host = cluster["server"].rstrip("/")
@@ -346,7 +337,8 @@ def _ssl_context(configuration):
 
 
 class RestClient(object):
-    """A urllib3 pool to one API server; :meth:`request` sends one request and returns the raw answer."""
+    """A urllib3 pool to one API server; :meth:`request` sends one request (a full URL) and returns the raw
+    answer."""
 
     def __init__(self, configuration):
         if not HAS_URLLIB3:
@@ -387,8 +379,6 @@ class RestClient(object):
             timeout = urllib3.Timeout(connect=_request_timeout[0], read=_request_timeout[1])
         elif _request_timeout is not None:
             timeout = urllib3.Timeout(total=_request_timeout)
-        if not url.startswith(("https://", "http://")):
-            url = self.configuration.host + url
         return self.pool.request(method.upper(), url, body=data, headers=sent,
                                  preload_content=_preload_content, timeout=timeout, redirect=False)
 
@@ -426,7 +416,6 @@ class Resource(object):
     def __init__(self, client, api_version, entry):
         self.client = client
         self.api_version = api_version
-        self.group_version = api_version
         self.kind = entry.get("kind")
         self.name = entry.get("name")
         self.namespaced = bool(entry.get("namespaced"))

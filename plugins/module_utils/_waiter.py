@@ -37,7 +37,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._errors
     WaitTimeout,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predicates import Outcome, object_key
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException, Watch
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException, Watch, api_path
 
 try:
     from urllib3.exceptions import HTTPError as _Urllib3Error
@@ -68,10 +68,6 @@ class WaitResult(object):
         self.objects = objects
         self.elapsed = elapsed
         self.message = message
-
-
-def _api_path_for(api_version):
-    return "/api/%s" % api_version if "/" not in api_version else "/apis/%s" % api_version
 
 
 class Waiter(object):
@@ -108,7 +104,7 @@ class Waiter(object):
     def _served(self):
         """Cheap check (one request) whether api_version serves kind."""
         try:
-            data = self.client.dynamic.request("get", _api_path_for(self.api_version), _request_timeout=10)
+            data = self.client.dynamic.request("get", api_path(self.api_version), _request_timeout=10)
         except ApiException as e:
             if e.status in (404, 503):
                 return False

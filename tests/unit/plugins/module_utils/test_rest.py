@@ -69,10 +69,9 @@ def test_token_file_insecure_and_basic_auth(tmp_path):
 
 def test_plugin_users_are_recognised(tmp_path):
     doc = _kubeconfig(tmp_path / "config", user={"exec": {"command": "oc-login", "apiVersion": "v1"}})
-    assert _rest.needs_plugin(doc)
-    with pytest.raises(_rest.ConfigError, match="plugin"):
+    with pytest.raises(_rest.PluginUser, match="plugin"):
         _rest.load_kubeconfig(doc)
-    assert not _rest.needs_plugin(_kubeconfig(tmp_path / "plain"))
+    assert _rest.load_kubeconfig(_kubeconfig(tmp_path / "plain")).api_key == {"authorization": "Bearer t-one"}
 
 
 def test_in_cluster_service_account(tmp_path):

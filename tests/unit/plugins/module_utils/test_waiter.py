@@ -19,7 +19,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predic
     jmespath_expr,
     object_evaluator,
 )
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException, api_path
 
 
 def obj(name="x", conditions=None, ns="ns", rv="1", **status):
@@ -269,8 +269,9 @@ def test_snapshot_does_not_wait():
 
 
 def test_api_paths():
-    assert _waiter._api_path_for("v1") == "/api/v1"
-    assert _waiter._api_path_for("maistra.io/v2") == "/apis/maistra.io/v2"
+    """The discovery path of a group/version (the waiter's served check uses the transport's helper)."""
+    assert api_path("v1") == "/api/v1"
+    assert api_path("maistra.io/v2") == "/apis/maistra.io/v2"
 
 
 # --------------------------------------------------------------------------- API outages, several streams (issue 17)
