@@ -149,9 +149,16 @@ def _retry_after(headers):
 
 
 def resilient(send, sleep=time.sleep, clock=time.monotonic):
-    """Wrap a REST client's ``request(method, url, ...)`` with timeouts and transient retries."""
+    """Wrap a REST client's ``request(method, url, ...)`` with timeouts and transient retries.
+
+    Once a request has spent the whole retry budget without an answer, every later request through
+    the same wrapper (the same module run, its threads included) fails at once with that diagnosis:
+    a server that stayed away for the budget is not waited for again, request after request."""
+    unreachable = []
 
     def request(method, url, *args, **kwargs):
+        if unreachable:
+            raise ConnectionFailed("%s; %s %s not sent" % (unreachable[0], method, url.split("?", 1)[0]))
         watch, timeout = request_timeout(url, kwargs.get("query_params"))
         if kwargs.get("_request_timeout") is None and timeout is not None:
             kwargs["_request_timeout"] = timeout
@@ -177,10 +184,11 @@ def resilient(send, sleep=time.sleep, clock=time.monotonic):
                 if failure is None:
                     return response
                 if status is None:
-                    raise ConnectionFailed(
+                    unreachable.append(
                         "The API server did not answer %s %s (%d attempts in %.0fs): %s"
                         % (method, url.split("?", 1)[0], attempt + 1, clock() - start, failure)
                     )
+                    raise ConnectionFailed(unreachable[0])
                 raise failure
             if response is not None and hasattr(response, "read"):
                 response.read()  # release the connection to the pool

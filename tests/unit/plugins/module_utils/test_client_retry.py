@@ -131,6 +131,20 @@ def test_a_server_that_stays_away_is_reported_with_the_request():
     assert sum(clock.slept) <= RETRY_BUDGET
 
 
+def test_after_a_server_stayed_away_later_requests_fail_at_once():
+    clock = Clock()
+    send = Script(*([REFUSED] * 100))
+    request = resilient(send, sleep=clock.sleep, clock=clock)
+    with pytest.raises(ConnectionFailed):
+        request("GET", "https://h/apis/a/v1")
+    sent, slept = len(send.calls), sum(clock.slept)
+    for url in ("https://h/apis/b/v1", "https://h/api/v1/pods?watch=true&timeoutSeconds=9"):
+        with pytest.raises(ConnectionFailed) as err:
+            request("GET", url)
+        assert "did not answer GET https://h/apis/a/v1 (" in err.value.msg and url.split("?")[0] + " not sent" in err.value.msg
+    assert len(send.calls) == sent and sum(clock.slept) == slept
+
+
 def test_a_final_error_answer_is_returned_for_the_caller_to_raise():
     clock = Clock()
     send = Script(*([Response(500)] * 100))
