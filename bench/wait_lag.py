@@ -15,7 +15,8 @@ Per sample:
   ``testbed.openshift-ai.io/ready-delay`` is created; t0 = the moment the bench's own watch sees
   the pod Ready (watch delivery on the same machine is milliseconds).
 * "the module waits" = its process has run and then used no CPU for 1 s (blocked in its watch).
-* module lag = the module process exits - t0 (the module has returned its result);
+* module lag = the process running the module exits - t0 (the module has returned its result; the
+  process is Ansible's worker when the module runs in it, the default on the controller);
   task lag = the task's end as stamped by the json callback (wall clock) - t0 (when the next task
   of a playbook could start); playbook exit lag = the one-task ansible-playbook process exits - t0
   (includes Ansible's end-of-run output and its own interpreter teardown).
@@ -41,13 +42,13 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 sys.path.insert(0, REPO)
 
-from helpers import module_pid, run_module_in_background, wait_module_running  # noqa: E402  pylint: disable=wrong-import-position
+from helpers import run_module_in_background, run_pid, wait_module_running  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def find_module_pid(module, run, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pid = module_pid(module, ancestor=run.pid) if run.pid else None
+        pid = run_pid(module, run)
         if pid:
             return pid
         time.sleep(0.01)

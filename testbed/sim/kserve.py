@@ -10,7 +10,7 @@ from typing import Optional
 from . import resources as R
 from .rhoai import DEFAULT_APPS_NS, ingress_domain, the_dsci
 from .runtime import Controller
-from .serverless import knative_ready
+from .serverless import FAILED_WAITING_REASONS, knative_ready
 from .util import MEMBER_OF, cond, container, deployment, deployment_ready, dig, meta, service
 
 log = logging.getLogger("sim.kserve")
@@ -202,7 +202,7 @@ class ISVCController(Controller):
         for p in pods:
             for cs in (dig(p, "status", "containerStatuses", default=[]) or []) + (dig(p, "status", "initContainerStatuses", default=[]) or []):
                 w = dig(cs, "state", "waiting") or {}
-                if w.get("reason") in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"):
+                if w.get("reason") in FAILED_WAITING_REASONS:
                     failure = (w["reason"], cs.get("name"), w.get("message") or "")
             for pc in dig(p, "status", "conditions", default=[]) or []:
                 if pc.get("type") == "PodScheduled" and pc.get("status") == "False" and not failure:

@@ -16,6 +16,10 @@ from .util import cond, container, deployment, deployment_ready, dig, meta, serv
 
 log = logging.getLogger("sim.serverless")
 MANAGER = "knative-operator"
+# Container waiting reasons that fail a revision (and, in the kserve sim, mark the model FailedToLoad).
+# ErrImagePull is the first pull attempt failing: the kubelet retries, and a pull that keeps failing
+# becomes ImagePullBackOff, which is what fails the revision.
+FAILED_WAITING_REASONS = ("CrashLoopBackOff", "ImagePullBackOff")
 PKG = "serverless-operator"
 KNATIVE_NS = "knative-serving"
 
@@ -333,7 +337,7 @@ class KsvcController(Controller):
             for p in pods:
                 for cs in dig(p, "status", "containerStatuses", default=[]) or []:
                     w = dig(cs, "state", "waiting")
-                    if w and w.get("reason") in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"):
+                    if w and w.get("reason") in FAILED_WAITING_REASONS:
                         reason, msg = "RevisionFailed", f"Revision \"{rev}\" failed with message: {w.get('reason')}."
                 for pc in dig(p, "status", "conditions", default=[]) or []:
                     if pc.get("type") == "PodScheduled" and pc.get("status") == "False":

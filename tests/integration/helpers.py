@@ -174,6 +174,8 @@ class BackgroundRun(object):
         self._args, self._kwargs = args, kwargs
         self.pid = None  # of ansible-playbook; the module process descends from it
         self._kwargs["on_start"] = self._started
+        # where the module runs: in Ansible's worker unless the run's task_vars turn it off
+        self.in_worker = bool((self._kwargs.get("task_vars") or {}).get("model_serving_modules_in_worker", True))
         self._result = None
         self._error = None
         self.started = time.monotonic()
@@ -224,13 +226,18 @@ def _descends_from(pid, ancestor):
     return False
 
 
-def module_pid(module, ancestor=None):
-    """PID of the Python process running ``module`` (its AnsiballZ wrapper), or None. Shell
-    helpers Ansible runs around it (chmod, rm, sh -c) do not count; with ``ancestor`` (e.g.
-    ``BackgroundRun.pid``) only a descendant of that process counts, so other runs of the same
-    module on this machine are ignored. With pipelining (the repo's ansible.cfg) the wrapper comes
-    on stdin, so the module's process is the one Python descendant of ``ancestor`` that runs no
-    script (ansible-playbook and its workers do)."""
+def module_pid(module, ancestor=None, in_worker=False):
+    """PID of the Python process running ``module``, or None.
+
+    As a module process (``in_worker`` false): its AnsiballZ wrapper. Shell helpers Ansible runs
+    around it (chmod, rm, sh -c) do not count; with ``ancestor`` (e.g. ``BackgroundRun.pid``) only a
+    descendant of that process counts, so other runs of the same module on this machine are ignored.
+    With pipelining (the repo's ansible.cfg) the wrapper comes on stdin, so the module's process is
+    the one Python descendant of ``ancestor`` that runs no script (ansible-playbook and its workers do).
+
+    In the worker (``in_worker``, the default on the controller, see plugins/plugin_utils/_in_worker.py):
+    the Ansible worker process that runs the task, a descendant of ``ancestor`` (required) running
+    ansible-playbook's script; the one-task plays of :func:`run_module` have one such worker at a time."""
     needle = "AnsiballZ_%s.py" % module.split(".")[-1]
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -243,11 +250,21 @@ def module_pid(module, ancestor=None):
         if not argv or "python" not in os.path.basename(argv[0]):
             continue
         script = argv[1] if len(argv) > 1 else ""
+        if in_worker:
+            if (ancestor is not None and int(pid) != ancestor and os.path.basename(script) == "ansible-playbook"
+                    and _descends_from(int(pid), ancestor)):
+                return int(pid)
+            continue
         if script.endswith(needle) and (ancestor is None or _descends_from(int(pid), ancestor)):
             return int(pid)
         if ancestor is not None and script in ("", "-") and _descends_from(int(pid), ancestor):
             return int(pid)
     return None
+
+
+def run_pid(module, run):
+    """PID of the process running ``module`` for the :class:`BackgroundRun` ``run``, or None."""
+    return module_pid(module, ancestor=run.pid, in_worker=run.in_worker) if run.pid else None
 
 
 def _cpu_ticks(pid):
@@ -271,7 +288,7 @@ def wait_module_running(module, run=None, timeout=180, idle=1.0):
         if run is not None and run.pid is None:
             time.sleep(0.02)
             continue
-        pid = module_pid(module, ancestor=run.pid if run is not None else None)
+        pid = run_pid(module, run) if run is not None else module_pid(module)
         if pid is None:
             time.sleep(0.02)
     try:
