@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import time
 from typing import Optional
 
@@ -19,6 +20,10 @@ log = logging.getLogger("sim.olm")
 MANAGER = "olm"
 MARKETPLACE = "openshift-marketplace"
 PKG_LABEL = "testbed.openshift-ai.io/package"
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(n) for n in re.findall(r"[0-9]+", version))
 
 
 def package_of_csv(name: str) -> Optional[Package]:
@@ -395,8 +400,23 @@ class CSVController(Controller):
         # As OLM does, a change of this CSV requeues the one it replaces: that one is deleted as soon as this
         # one has Succeeded, before a later CSV can replace this one in turn (which would orphan it).
         replaces = dig(csv, "spec", "replaces")
+        same_pkg = [c for c in self.mgr.informer(R.CSV).items(namespace=ns)
+                    if c["metadata"]["name"] != name and package_of_csv(c["metadata"]["name"]) is pkg
+                    and not c["metadata"].get("deletionTimestamp") and dig(c, "status", "reason") != "Copied"]
         if replaces:
             self.mgr.enqueue(self.mgr.controllers.index(self), ns, replaces)
+        # An older CSV whose replacement was itself replaced and deleted before this one was (an upgrade
+        # through several CSVs in quick succession) is no less replaced: a newer CSV of the package has
+        # Succeeded, so it goes too, instead of installing its old version again over the newer one.
+        ahead = [c["metadata"]["name"] for c in same_pkg if dig(c, "status", "phase") == "Succeeded"
+                 and _version_key(pkg.version_of(c["metadata"]["name"])) > _version_key(pkg.version_of(name))]
+        if ahead and not any(dig(c, "spec", "replaces") == name for c in same_pkg):
+            self.mgr.set_status(R.CSV, csv, _csv_status(old, "Deleting", "Replaced",
+                                                        "has been replaced by a newer ClusterServiceVersion"))
+            self.mgr.delete(R.CSV, name, ns)
+            self._delete_copies(name)
+            log.info("csv %s/%s behind %s and deleted", ns, name, ahead[0])
+            return None
         # replaced by a newer CSV in the namespace?
         newer = [c for c in self.mgr.informer(R.CSV).items(namespace=ns) if dig(c, "spec", "replaces") == name]
         if newer:
@@ -510,6 +530,8 @@ class CSVController(Controller):
             return max(1.0, min(delay - waited, 5.0)) if waited < delay else 2.0
         if old.get("phase") != "Succeeded":
             log.info("csv %s/%s succeeded", ns, name)
+            for other in same_pkg:  # the older ones are replaced now (see above)
+                self.mgr.enqueue(self.mgr.controllers.index(self), ns, other["metadata"]["name"])
         self.mgr.set_status(R.CSV, csv, _csv_status(old, "Succeeded", "InstallSucceeded",
                                                     "install strategy completed with no errors",
                                                     requirementStatus=req))

@@ -141,7 +141,7 @@ def test_after_a_server_stayed_away_later_requests_fail_at_once():
     for url in ("https://h/apis/b/v1", "https://h/api/v1/pods?watch=true&timeoutSeconds=9"):
         with pytest.raises(ConnectionFailed) as err:
             request("GET", url)
-        assert "did not answer GET https://h/apis/a/v1 (" in err.value.msg and url.split("?")[0] + " not sent" in err.value.msg
+        assert "did not answer GET https://h/apis/a/v1 (" in err.value.msg and url.split("?", 1)[0] + " not sent" in err.value.msg
     assert len(send.calls) == sent and sum(clock.slept) == slept
 
 
