@@ -256,6 +256,10 @@ def test_refusals(fresh_testbed):
     install_operators(kc, ["rhods-operator"])
     # The operator creates default-dsci when it starts (serviceMesh Managed); a manual install then sets it Unmanaged.
     _wait_for(lambda: _get(k8s, DSCI, "default-dsci"), "default-dsci")
+    # With the Service Mesh operator installed (step 1), the operator reacts to its default DSCI (serviceMesh
+    # Managed) by creating its control plane; let it do so before the DSCI turns Unmanaged, so that its reaction
+    # does not land between the snapshots below.
+    _wait_for(lambda: _get(k8s, SMCP, "data-science-smcp", "istio-system"), "istio-system/data-science-smcp")
     dsci_api = k8s.resources.get(api_version=DSCI[0], kind=DSCI[1])
     dsci_api.patch(name="default-dsci", content_type="application/merge-patch+json",
                    body={"spec": {"serviceMesh": {"managementState": "Unmanaged"}}})
