@@ -109,8 +109,8 @@ class InWorkerAction(ActionBase):
         switch = task_vars.get(SWITCH)
         if switch is not None:
             switch = self._templar.template(switch)
-        reason = fallback_reason(self._connection.transport if hasattr(self._connection, "transport") else None,
-                                 self._play_context.become, self._task.async_val, switch)
+        reason = fallback_reason(getattr(self._connection, "transport", None), self._play_context.become,
+                                 self._task.async_val, switch)
         if reason is not None:
             wrap_async = self._task.async_val and not self._connection.has_native_async
             result.update(self._execute_module(task_vars=task_vars, wrap_async=wrap_async))

@@ -27,11 +27,14 @@ def ns(k8s):
         yield name
 
 
-def scrub(value):
+def normalise(value, name):
+    """``value`` without its volatile fields, the object's name replaced by NAME."""
     if isinstance(value, dict):
-        return dict((k, scrub(v)) for k, v in value.items() if k not in VOLATILE)
+        return dict((k, normalise(v, name)) for k, v in value.items() if k not in VOLATILE)
     if isinstance(value, list):
-        return [scrub(v) for v in value]
+        return [normalise(v, name) for v in value]
+    if isinstance(value, str):
+        return value.replace(name, "NAME")
     return value
 
 
@@ -40,21 +43,9 @@ def both(args, kubeconfig, **kwargs):
     out = []
     for in_worker in (True, False):
         name = "cm-%s" % uuid.uuid4().hex[:6]
-        run_args = dict(args, name=name)
-        result = run_module("resource_patch", run_args, kubeconfig, task_vars={SWITCH: in_worker}, **kwargs)
-        out.append(scrub(result))
-        out[-1] = _rename(out[-1], name)
+        result = run_module("resource_patch", dict(args, name=name), kubeconfig, task_vars={SWITCH: in_worker}, **kwargs)
+        out.append(normalise(result, name))
     return out
-
-
-def _rename(value, name):
-    if isinstance(value, dict):
-        return dict((k, _rename(v, name)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_rename(v, name) for v in value]
-    if isinstance(value, str):
-        return value.replace(name, "NAME")
-    return value
 
 
 def test_change_check_and_failure_match(ns, kubeconfig):
