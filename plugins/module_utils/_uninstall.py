@@ -13,7 +13,8 @@ label ``app.kubernetes.io/managed-by=openshift_ai.model_serving``. A selector en
 deletes what the selector names (objects the operators generated for the collection's install,
 for example namespaces labelled ``opendatahub.io/generated-namespace=true``).
 
-The decisions (``owned``, ``selected``, ``blocked_message``, ``list_without``) are pure functions
+The decisions (``owned``, ``selected``, ``blocked_message``, ``list_without``, ``still_present``,
+``deletion_outcome``) are pure functions
 on plain dicts, unit-tested without a cluster.
 """
 
@@ -130,6 +131,31 @@ def list_without(items, key, values):
         else:
             kept.append(item)
     return kept, removed
+
+
+def still_present(kinds, groups, states):
+    """Which deleted objects the listed ``states`` (one per kind, None before its first list) still
+    hold: ({key: object}, [kinds not listed yet])."""
+    left, unlisted = {}, []
+    for (api_version, kind), state in zip(kinds, states):
+        if state is None:
+            unlisted.append((api_version, kind))
+            continue
+        for obj in state:
+            meta = obj.get("metadata") or {}
+            if ((meta.get("namespace") or ""), meta.get("name")) in groups[(api_version, kind)]:
+                left[key_of(obj)] = obj
+    return left, unlisted
+
+
+def deletion_outcome(left, unlisted, total):
+    """The wait's verdict: done when every kind is listed and nothing deleted is left."""
+    reasons = [blocked_message(o) for o in sorted(left.values(), key=key_of)]
+    if unlisted:
+        reasons.append("listing %s" % ", ".join(kind for _api_version, kind in unlisted))
+    if reasons:
+        return Outcome(False, "; ".join(reasons))
+    return Outcome(True, "%d object(s) deleted" % total)
 
 
 def nested(path, value):
@@ -253,7 +279,11 @@ class Deleter(object):
         return True
 
     def wait_gone(self, objects, timeout):
-        """Watch until none of ``objects`` exists; on timeout name each one left and what holds it."""
+        """Watch until none of ``objects`` exists; on timeout name each one left and what holds it.
+
+        A kind whose list had not arrived by the deadline (a slow API server) is settled by reading
+        its objects one by one: the ones found are reported with what holds them, and when none is
+        left the deletion is done after all."""
         if not objects or self.check_mode:
             return 0.0
         groups = {}
@@ -261,25 +291,30 @@ class Deleter(object):
             groups.setdefault((obj["apiVersion"], obj["kind"]), set()).add(key_of(obj)[2:])
         kinds = sorted(groups)
         waiters = [Waiter(self.client, api_version, kind, clock=self.clock) for api_version, kind in kinds]
-        left = {}
+        seen = {}
 
         def evaluate(states):
-            left.clear()
-            for (api_version, kind), state in zip(kinds, states):
-                if state is None:
-                    return Outcome(False, "listing %s" % kind)
-                for obj in state:
-                    meta = obj.get("metadata") or {}
-                    if ((meta.get("namespace") or ""), meta.get("name")) in groups[(api_version, kind)]:
-                        left[key_of(obj)] = obj
-            if left:
-                return Outcome(False, "; ".join(blocked_message(o) for o in sorted(left.values(), key=key_of)))
-            return Outcome(True, "%d object(s) deleted" % len(objects))
+            left, unlisted = still_present(kinds, groups, states)
+            seen.clear()
+            seen.update(left=left, unlisted=unlisted)
+            return deletion_outcome(left, unlisted, len(objects))
 
         deadline = Deadline(timeout, self.clock)
         try:
             MultiWaiter(waiters, clock=self.clock).wait(evaluate, timeout, describe="the deletion")
         except WaitTimeout:
+            # The last word is a fresh read of each object not seen gone: the ones still listed and
+            # every one of a kind whose list never came.
+            unlisted = seen["unlisted"] if seen else kinds
+            suspects = sorted(set(key_of(o) for o in (seen.get("left") or {}).values())
+                              | set((a, k) + rest for a, k in unlisted for rest in groups[(a, k)]))
+            left = {}
+            for api_version, kind, namespace, name in suspects:
+                resource = self._resource(api_version, kind)
+                for obj in (self._read(resource, api_version, kind, name, namespace or None) if resource else []):
+                    left[key_of(obj)] = obj
+            if not left:
+                return deadline.elapsed()
             blocked = [dict(ref(o), finalizers=(o.get("metadata") or {}).get("finalizers") or [],
                             message=blocked_message(o)) for o in sorted(left.values(), key=key_of)]
             raise WaitTimeout(

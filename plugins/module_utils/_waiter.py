@@ -311,14 +311,21 @@ def _short(error):
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+class _Ended(Exception):
+    """A waiter's stream ended (its deadline passed) without an error."""
+
+
 class MultiWaiter(object):
     """Follow several waiters' streams at once (a thread each) and evaluate them together.
 
     ``evaluate(states)`` gets one entry per waiter: its objects, or None before its first list.
     It is also called every TICK seconds without a change, so time-based verdicts (a container
-    that never becomes ready) are reached without an event."""
+    that never becomes ready) are reached without an event. A verdict at the deadline is made on
+    every waiter's first list: one still in flight then (a loaded API server) is awaited up to
+    LIST_GRACE seconds more, so a timeout names the objects' state, not that they were being listed."""
 
     TICK = 1.0
+    LIST_GRACE = 30.0
 
     def __init__(self, waiters, clock=time.monotonic):
         self.waiters = list(waiters)
@@ -333,6 +340,8 @@ class MultiWaiter(object):
                     return
         except Exception as e:  # pylint: disable=broad-except
             events.put((index, None, e))
+            return
+        events.put((index, None, _Ended()))
 
     def objects(self):
         """The objects of the first waiter (the others only feed the evaluation)."""
@@ -346,17 +355,23 @@ class MultiWaiter(object):
             thread = threading.Thread(target=self._follow, args=(index, waiter, deadline, events, stop))
             thread.daemon = True
             thread.start()
+        unlisted = set(range(len(self.waiters)))  # still running, first list not in yet
         outcome = Outcome(False, "not evaluated")
         try:
             while True:
+                if deadline.expired():
+                    wait_for = min(self.TICK, max(0.01, deadline.end + self.LIST_GRACE - self.clock()))
+                else:
+                    wait_for = max(0.01, min(self.TICK, deadline.remaining()))
                 try:
-                    item = events.get(timeout=max(0.01, min(self.TICK, deadline.remaining())))
+                    item = events.get(timeout=wait_for)
                     while True:  # take every queued change before evaluating
                         index, objects, error = item
-                        if error is not None and not isinstance(error, WaitTimeout):
+                        if error is not None and not isinstance(error, (WaitTimeout, _Ended)):
                             raise error
                         if error is None:
                             self.states[index] = objects
+                        unlisted.discard(index)
                         item = events.get_nowait()
                 except queue.Empty:
                     pass
@@ -365,10 +380,11 @@ class MultiWaiter(object):
                     raise WaitFailed(outcome.message, elapsed=deadline.elapsed(), resources=self.objects())
                 if outcome.done:
                     return WaitResult(self.objects(), deadline.elapsed(), outcome.message)
-                if deadline.expired():
+                if deadline.expired() and (not unlisted or self.clock() >= deadline.end + self.LIST_GRACE):
                     raise WaitTimeout(
                         "Timed out after %.0fs waiting for %s: %s"
-                        % (deadline.elapsed(), describe or " and ".join(w.describe() for w in self.waiters), outcome.message),
+                        % (min(deadline.elapsed(), timeout), describe or " and ".join(w.describe() for w in self.waiters),
+                           outcome.message),
                         elapsed=deadline.elapsed(),
                         resources=self.objects(),
                     )

@@ -120,11 +120,13 @@ def test_install_deploy_uninstall_reinstall(fresh_testbed):
     after = _snapshot(k8s)
     assert after == installed, snapshot_changes(installed, after)
 
-    # 4. A finalizer that blocks is named (the model's runtime gets one nobody removes).
+    # 4. A finalizer that blocks is named (the model's runtime gets one nobody removes). The timeout
+    # bounds each step: ample for step 1 (the model, deleted in the foreground, waits for the garbage
+    # collector to remove what it owns, seconds on a loaded machine), then step 2 waits it out.
     sr = k8s.resources.get(api_version="serving.kserve.io/v1alpha1", kind="ServingRuntime")
     sr.patch(name="demo-llm", namespace=PROJECT, body={"metadata": {"finalizers": ["example.com/hold"]}},
              content_type="application/merge-patch+json")
-    run = _timed("blocked finalizer", "playbooks/uninstall.yml", kubeconfig, dict(CONSENT, uninstall_timeout=3),
+    run = _timed("blocked finalizer", "playbooks/uninstall.yml", kubeconfig, dict(CONSENT, uninstall_timeout=30),
                  args=INVENTORY, timeout=300)
     assert run.rc != 0
     text = failure_text(run)

@@ -90,3 +90,20 @@ def test_name_suffixes_select_the_crds_of_a_group():
 def test_blocked_message_explains_a_foreground_deletion():
     msg = U.blocked_message(obj(kind="InferenceService", name="m", finalizers=["foregroundDeletion"], deleting=True))
     assert "foregroundDeletion (the objects it owns are still being deleted)" in msg, msg
+
+
+def test_a_kind_not_listed_yet_keeps_the_deletion_open_and_is_named():
+    kinds = [("v1", "Secret"), ("v1", "ServiceAccount")]
+    groups = {("v1", "Secret"): {("p", "s")}, ("v1", "ServiceAccount"): {("p", "sa")}}
+    held = obj(name="s", finalizers=["example.com/hold"], deleting=True)
+    # the Secret's list came (it is still there), the ServiceAccount's did not
+    left, unlisted = U.still_present(kinds, groups, [[held, obj(name="other")], None])
+    assert list(left) == [U.key_of(held)] and unlisted == [("v1", "ServiceAccount")]
+    outcome = U.deletion_outcome(left, unlisted, 2)
+    assert not outcome.done and not outcome.failed
+    assert outcome.message == "Secret p/s is held by finalizer(s) example.com/hold (deletion requested at " \
+        "2026-01-01T00:00:00Z); listing ServiceAccount"
+    # every list in and nothing deleted left: done, whatever else the namespace holds
+    left, unlisted = U.still_present(kinds, groups, [[obj(name="other")], []])
+    assert (left, unlisted) == ({}, [])
+    assert U.deletion_outcome(left, unlisted, 2).done

@@ -365,3 +365,44 @@ def test_multi_waiter_times_out_with_the_last_message_and_reraises_errors():
     broken = _waiter.MultiWaiter([Streamed([], error=_waiter.ApiError("Failed to watch Thing: Forbidden"))])
     with pytest.raises(_waiter.ApiError, match="Forbidden"):
         broken.wait(lambda states: object_evaluator(condition("Ready"))(states[0] or []), timeout=10)
+
+
+class Late(object):
+    """A waiter stand-in whose first list arrives ``delay`` seconds in (a loaded API server), or never."""
+
+    def __init__(self, objects, delay):
+        self.objects = objects
+        self.delay = delay
+
+    def stream(self, deadline, stop=None):
+        if stop.wait(self.delay) or self.objects is None:
+            return
+        yield self.objects
+
+    def describe(self):
+        return "things"
+
+
+def test_a_first_list_late_past_the_deadline_decides_the_timeout_message():
+    def evaluate(states):
+        if states[0] is None:
+            return _waiter.Outcome(False, "listing things")
+        return object_evaluator(condition("Ready"))(states[0])
+
+    waiter = _waiter.MultiWaiter([Late([obj()], delay=0.4)])
+    waiter.TICK = 0.05
+    with pytest.raises(WaitTimeout, match=r"Timed out after 0s waiting for things: ns/x: not condition Ready=True") as err:
+        waiter.wait(evaluate, timeout=0.1)
+    assert err.value.details["resources"][0]["metadata"]["name"] == "x"
+    # a late list that satisfies the wait ends it well
+    done = _waiter.MultiWaiter([Late([obj(conditions=[cond("Ready")])], delay=0.3)])
+    assert done.wait(evaluate, timeout=0.1).objects
+    # a list that never comes is awaited LIST_GRACE seconds, no longer; a stream that ended is not awaited
+    never = _waiter.MultiWaiter([Late([obj()], delay=60)])
+    never.TICK, never.LIST_GRACE = 0.05, 0.3
+    with pytest.raises(WaitTimeout, match="listing things"):
+        never.wait(evaluate, timeout=0.1)
+    ended = _waiter.MultiWaiter([Late(None, delay=0)])
+    ended.LIST_GRACE = 60
+    with pytest.raises(WaitTimeout, match="listing things"):
+        ended.wait(evaluate, timeout=0.1)
