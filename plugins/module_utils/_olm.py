@@ -35,6 +35,7 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predic
     object_evaluator,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Deadline, Waiter
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods import TRANSIENT_REASONS, diagnose
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
 
 
@@ -63,9 +64,17 @@ IP = ("operators.coreos.com/v1alpha1", "InstallPlan")
 CSV = ("operators.coreos.com/v1alpha1", "ClusterServiceVersion")
 PM = ("packages.operators.coreos.com/v1", "PackageManifest")
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+DEPLOYMENT = ("apps/v1", "Deployment")
+POD = ("v1", "Pod")
 
 # How long a Manual subscription may show only InstallPlans for other CSVs before we give up.
 FOREIGN_PLAN_GRACE = 20.0
+# A CSV that OLM marked Failed because a component it had installed stopped being healthy
+# (ComponentUnhealthy: its Deployment went missing or unavailable) is reinstalled by OLM on its own
+# (Failed -> Pending, NeedsReinstall). The wait tolerates that state this long, unless the operator's
+# pods show why they cannot run (CrashLoopBackOff, ImagePullBackOff...), which fails at once.
+CSV_RECOVERY_GRACE = 60.0
+RECOVERABLE_CSV_REASONS = ("ComponentUnhealthy",)
 # Upper bound of one watch "doorbell"; state is re-read at least this often.
 DOORBELL_SECONDS = 5
 
@@ -291,8 +300,29 @@ def intended_csv(approval, starting_csv, catalog, channel, sub, target_csv=None)
     return head or _get(sub, "status.currentCSV")
 
 
-def failure_of(sub, plans, csv):
-    """The reason the install cannot succeed, or None. Checked on every observation (fail fast)."""
+def recoverable_failure(csv):
+    """Whether ``csv`` is Failed for a reason OLM recovers from by itself (see CSV_RECOVERY_GRACE)."""
+    return bool(csv) and _get(csv, "status.phase") == "Failed" and _get(csv, "status.reason") in RECOVERABLE_CSV_REASONS
+
+
+def operator_pod_problems(deployments, pods):
+    """Fatal problems (``_pods.diagnose``) of the pods of the CSV's ``deployments``, transient
+    reasons (a first ErrImagePull, an Unschedulable pod) left out: [PodProblem]."""
+    problems = []
+    for dep in deployments:
+        wanted = _get(dep, "spec.selector.matchLabels", {}) or {}
+        if not wanted:
+            continue
+        for pod in pods:
+            labels = _get(pod, "metadata.labels", {}) or {}
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                problems.extend(p for p in diagnose(pod) if p.reason not in TRANSIENT_REASONS)
+    return problems
+
+
+def failure_of(sub, plans, csv, tolerate_csv=False):
+    """The reason the install cannot succeed, or None. Checked on every observation (fail fast).
+    ``tolerate_csv``: a recoverable CSV failure (``recoverable_failure``) is not one yet."""
     cond = _cond(sub, "ResolutionFailed")
     if cond and cond.get("status") == "True":
         return "Subscription %s: ResolutionFailed (%s): %s" % (_name(sub), cond.get("reason"), cond.get("message"))
@@ -301,7 +331,7 @@ def failure_of(sub, plans, csv):
             installed = _cond(plan, "Installed") or {}
             msg = _get(plan, "status.message") or installed.get("message") or installed.get("reason") or "no message"
             return "InstallPlan %s failed (%s): %s" % (_name(plan), installed.get("reason") or "Failed", msg)
-    if csv and _get(csv, "status.phase") == "Failed":
+    if csv and _get(csv, "status.phase") == "Failed" and not (tolerate_csv and recoverable_failure(csv)):
         return "ClusterServiceVersion %s failed (%s): %s" % (
             _name(csv),
             _get(csv, "status.reason") or "unknown reason",
@@ -337,11 +367,12 @@ def pending_plans(plans):
     ]
 
 
-def decide(sub, plans, csv, intended, approval):
-    """One observation -> ("failed", msg) | ("approve", plan) | ("done", msg) | ("wait", msg, kind) | ("foreign", msg)."""
+def decide(sub, plans, csv, intended, approval, tolerate_csv=False):
+    """One observation -> ("failed", msg) | ("approve", plan) | ("done", msg) | ("wait", msg, kind) | ("foreign", msg).
+    ``tolerate_csv`` as in ``failure_of``."""
     if sub is None:
         return ("wait", "the Subscription is not visible yet", SUB)
-    failure = failure_of(sub, relevant_plans(sub, plans, intended), csv)
+    failure = failure_of(sub, relevant_plans(sub, plans, intended), csv, tolerate_csv)
     if failure:
         return ("failed", failure)
     installed = _get(sub, "status.installedCSV")
@@ -367,6 +398,9 @@ def decide(sub, plans, csv, intended, approval):
     if csv is None:
         return ("wait", "waiting for ClusterServiceVersion %s (Subscription state %s, installedCSV %s)"
                 % (intended, _get(sub, "status.state", "none"), installed), IP)
+    if recoverable_failure(csv):
+        return ("wait", "ClusterServiceVersion %s is Failed (%s): %s; waiting for OLM to reinstall it" % (
+            intended, _get(csv, "status.reason"), _get(csv, "status.message") or "no message"), CSV)
     return ("wait", "ClusterServiceVersion %s is %s%s" % (
         intended, _get(csv, "status.phase", "Pending"),
         (" (%s)" % _get(csv, "status.reason")) if _get(csv, "status.reason") else ""), CSV)
@@ -459,6 +493,16 @@ class OlmOperator(object):
         self.svc.delete(self._res(gvk), name, namespace, "%s %s/%s" % (gvk[1], namespace, name))
 
     # -- waiting -------------------------------------------------------------------------
+    def _operator_pod_problems(self, csv, namespace):
+        """Fatal problems of the pods of the Deployments the CSV installed (label olm.owner); the
+        diagnosis is a best effort: a read that fails gives none."""
+        try:
+            deployments = self.list(DEPLOYMENT, namespace, label_selector="olm.owner=%s" % _name(csv))
+            pods = self.list(POD, namespace) if deployments else []
+        except ModelServingError:
+            return []
+        return operator_pod_problems(deployments, pods)
+
     def _doorbell(self, gvk, namespace, deadline):
         """Block until an object of ``gvk`` in ``namespace`` changes, at most DOORBELL_SECONDS."""
         seen = {"lists": 0}
@@ -581,6 +625,7 @@ class OlmOperator(object):
         deadline = Deadline(p.get("timeout") or 600, self.clock)
         wait = p.get("wait", True)
         foreign_since = None
+        unhealthy_since = None
         intended = None
         last = "nothing observed"
         while True:
@@ -588,10 +633,25 @@ class OlmOperator(object):
             intended = intended_csv(approval, p.get("starting_csv"), catalog, channel, sub, p.get("target_csv"))
             plans = self.list(IP, namespace)
             csv = self.get(CSV, intended, namespace) if intended else None
-            verdict = decide(sub, plans, csv, intended, approval)
+            tolerate = False
+            if recoverable_failure(csv):
+                unhealthy_since = deadline.elapsed() if unhealthy_since is None else unhealthy_since
+                problems = self._operator_pod_problems(csv, namespace)
+                if problems:
+                    raise WaitFailed(
+                        "%s; the operator's pods: %s" % (failure_of(sub, [], csv), "; ".join(str(x) for x in problems)),
+                        subscription=sub_name, csv=intended, elapsed=round(deadline.elapsed(), 3),
+                        pods=[x.as_dict() for x in problems])
+                tolerate = deadline.elapsed() - unhealthy_since < CSV_RECOVERY_GRACE
+            else:
+                unhealthy_since = None
+            verdict = decide(sub, plans, csv, intended, approval, tolerate_csv=tolerate)
             kind = verdict[0]
             if kind == "failed":
-                raise WaitFailed(verdict[1], subscription=sub_name, csv=intended, elapsed=round(deadline.elapsed(), 3))
+                message = verdict[1]
+                if unhealthy_since is not None and recoverable_failure(csv):
+                    message += " (Failed for %.0fs: OLM did not reinstall it)" % (deadline.elapsed() - unhealthy_since)
+                raise WaitFailed(message, subscription=sub_name, csv=intended, elapsed=round(deadline.elapsed(), 3))
             if kind == "approve":
                 plan = verdict[1]
                 self._patch(IP, _name(plan), namespace, {"spec": {"approved": True}},

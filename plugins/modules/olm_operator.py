@@ -20,6 +20,10 @@ description:
   - Waits, watch-based, until the intended CSV is installed and Succeeded and the
     CustomResourceDefinitions it owns are Established. It fails fast, with OLM's reason, when the
     Subscription reports C(ResolutionFailed), the InstallPlan fails, or the CSV fails.
+    A CSV that OLM marks Failed with reason C(ComponentUnhealthy) (its Deployment rolling or
+    recreated) is reinstalled by OLM on its own, so it is waited for up to 60 seconds; when the
+    operator's pods crash or cannot pull their image it fails at once, naming the pod, container
+    and reason (returned in C(pods)).
   - A changed O(channel) upgrades the operator to the head of the new channel.
   - Refuses, before writing anything, a channel or startingCSV the catalog does not have, a
     namespace with several OperatorGroups, an OperatorGroup whose targets differ from what is
@@ -194,6 +198,15 @@ approved_install_plans:
   returned: success
   type: list
   elements: str
+pods:
+  description:
+    - When the CSV failed with C(ComponentUnhealthy) because the operator's pods cannot run, each
+      problem found (C(pod), C(namespace), C(node), C(container), C(reason), C(message)).
+  returned: failure, CSV ComponentUnhealthy with failing operator pods
+  type: list
+  elements: dict
+  sample: [{"pod": "nfd-controller-manager-5d9c7b-x2x7q", "namespace": "openshift-nfd", "node": "worker-0",
+            "container": "manager", "reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}]
 changes:
   description: What was (or, in check mode, would be) changed.
   returned: success

@@ -250,3 +250,47 @@ def test_olm_operators_installs_several_in_one_task(kc, k):
     assert "no-such-channel" in res["msg"]
     assert [r["name"] for r in res["results"]] == ["servicemeshoperator"]
     assert not _ns_exists(k, "batch-refused")
+
+
+def _wait_csv_reason(k, csv, ns, reason, timeout=90):
+    deadline = time.monotonic() + timeout
+    status = {}
+    while time.monotonic() < deadline:
+        status = (_get(k, "ClusterServiceVersion", csv, ns) or {}).get("status") or {}
+        if status.get("reason") == reason:
+            return status
+        time.sleep(0.2)
+    raise AssertionError("CSV %s/%s never reached reason %s; last status %s" % (ns, csv, reason, status))
+
+
+def test_a_csv_olm_reinstalls_is_waited_for_and_a_crashing_operator_is_named(kc, k):
+    """OLM marks an installed CSV Failed (ComponentUnhealthy) while its Deployment rolls or is recreated,
+    then reinstalls it: the module waits for that instead of failing; when the operator's pod crashes,
+    it fails at once naming the pod and its reason."""
+    ns = "nfd-unhealthy"
+    args = dict(name="nfd", namespace=ns, channel="stable", target_namespaces=[ns], source="redhat-operators")
+    first = _olm(kc, **args)
+    assert not first.get("failed") and first["phase"] == "Succeeded", first
+    csv = first["csv"]
+    try:
+        # the operator's new pod takes 20 s to be Ready: the CSV is Failed (ComponentUnhealthy) meanwhile
+        faults.set_fault(k, "nfd-controller-manager.ready-delay", "20")
+        _wait_csv_reason(k, csv, ns, "ComponentUnhealthy")
+        res = _olm(kc, **args)
+        assert not res.get("failed"), res
+        assert res["phase"] == "Succeeded" and res["changed"] is False and res["csv"] == csv, res
+        assert _get(k, "ClusterServiceVersion", csv, ns)["status"]["phase"] == "Succeeded"
+
+        faults.clear_fault(k, "nfd-controller-manager.ready-delay")
+        faults.set_fault(k, "nfd-controller-manager.fail", "CrashLoopBackOff")
+        _wait_csv_reason(k, csv, ns, "ComponentUnhealthy")
+        res = _olm(kc, **args)
+        assert res.get("failed") is True, res
+        msg = res["msg"]
+        assert msg.startswith("ClusterServiceVersion %s failed (ComponentUnhealthy)" % csv), msg
+        assert "the operator's pods: pod nfd-controller-manager-" in msg and "CrashLoopBackOff" in msg, msg
+        assert res["pods"] and res["pods"][0]["reason"] == "CrashLoopBackOff", res
+        assert res["_duration"] < TIMEOUT / 2
+    finally:
+        faults.clear_fault(k, "nfd-controller-manager.ready-delay")
+        faults.clear_fault(k, "nfd-controller-manager.fail")

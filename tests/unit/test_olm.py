@@ -272,3 +272,36 @@ def test_a_create_that_keeps_conflicting_fails_with_a_clear_message(monkeypatch)
     _olm, op = _olm_with(5, monkeypatch)
     with pytest.raises(_olm.OlmConflict, match="Namespace openshift-nfd was created by another writer .*409 AlreadyExists.*3 times"):
         op.run()
+
+
+def test_a_component_unhealthy_csv_is_waited_for_only_while_tolerated():
+    sub = _sub(installed="nfd.v4.17.0", current="nfd.v4.17.0")
+    unhealthy = _csv("nfd.v4.17.0", phase="Failed", reason="ComponentUnhealthy",
+                     message='installing: waiting for deployment nfd-controller-manager to become ready')
+    assert olm.recoverable_failure(unhealthy)
+    verdict = olm.decide(sub, [], unhealthy, "nfd.v4.17.0", "Automatic", tolerate_csv=True)
+    assert verdict[0] == "wait"
+    assert verdict[1] == ("ClusterServiceVersion nfd.v4.17.0 is Failed (ComponentUnhealthy): installing: waiting for "
+                          "deployment nfd-controller-manager to become ready; waiting for OLM to reinstall it")
+    verdict = olm.decide(sub, [], unhealthy, "nfd.v4.17.0", "Automatic")
+    assert verdict[0] == "failed" and "ComponentUnhealthy" in verdict[1]
+    # a failure OLM does not recover from alone fails at once, tolerated or not
+    check_failed = _csv("nfd.v4.17.0", phase="Failed", reason="InstallCheckFailed", message="deadline exceeded")
+    assert not olm.recoverable_failure(check_failed)
+    assert olm.decide(sub, [], check_failed, "nfd.v4.17.0", "Automatic", tolerate_csv=True)[0] == "failed"
+
+
+def test_operator_pod_problems_come_from_the_csv_deployments_pods_only():
+    dep = {"metadata": {"name": "op"}, "spec": {"selector": {"matchLabels": {"app": "op"}}}}
+
+    def pod(name, labels, reason):
+        return {"metadata": {"name": name, "namespace": "ns", "labels": labels}, "spec": {"nodeName": "n1"},
+                "status": {"containerStatuses": [{"name": "manager", "ready": False,
+                                                  "state": {"waiting": {"reason": reason, "message": "m"}}}]}}
+
+    pods = [pod("op-1", {"app": "op", "pod-template-hash": "x"}, "CrashLoopBackOff"),
+            pod("op-2", {"app": "op"}, "ErrImagePull"),  # transient: the kubelet retries
+            pod("other", {"app": "other"}, "CrashLoopBackOff")]
+    problems = olm.operator_pod_problems([dep], pods)
+    assert [str(p) for p in problems] == ["pod op-1 container manager: CrashLoopBackOff (m) on node n1"]
+    assert olm.operator_pod_problems([{"metadata": {"name": "noselector"}, "spec": {}}], pods) == []
