@@ -35,7 +35,11 @@ from ansible_collections.openshift_ai.model_serving.plugins.module_utils._predic
     object_evaluator,
 )
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._waiter import Deadline, Waiter
-from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods import TRANSIENT_REASONS, diagnose
+from ansible_collections.openshift_ai.model_serving.plugins.module_utils._pods import (
+    TRANSIENT_REASONS,
+    diagnose,
+    selector_matches,
+)
 from ansible_collections.openshift_ai.model_serving.plugins.module_utils._rest import ApiException
 
 
@@ -308,16 +312,22 @@ def recoverable_failure(csv):
 def operator_pod_problems(deployments, pods):
     """Fatal problems (``_pods.diagnose``) of the pods of the CSV's ``deployments``, transient
     reasons (a first ErrImagePull, an Unschedulable pod) left out: [PodProblem]."""
+    selectors = [[(key, "=", [value]) for key, value in sorted(labels.items())]
+                 for labels in (_get(dep, "spec.selector.matchLabels", {}) or {} for dep in deployments) if labels]
     problems = []
-    for dep in deployments:
-        wanted = _get(dep, "spec.selector.matchLabels", {}) or {}
-        if not wanted:
-            continue
-        for pod in pods:
-            labels = _get(pod, "metadata.labels", {}) or {}
-            if all(labels.get(k) == v for k, v in wanted.items()):
-                problems.extend(p for p in diagnose(pod) if p.reason not in TRANSIENT_REASONS)
+    for pod in pods:
+        if any(selector_matches(requirements, _get(pod, "metadata.labels", {})) for requirements in selectors):
+            problems.extend(p for p in diagnose(pod) if p.reason not in TRANSIENT_REASONS)
     return problems
+
+
+def csv_failure(csv):
+    """What a Failed CSV reports: 'ClusterServiceVersion <name> failed (<reason>): <message>'."""
+    return "ClusterServiceVersion %s failed (%s): %s" % (
+        _name(csv),
+        _get(csv, "status.reason") or "unknown reason",
+        _get(csv, "status.message") or "no message",
+    )
 
 
 def failure_of(sub, plans, csv, tolerate_csv=False):
@@ -332,11 +342,7 @@ def failure_of(sub, plans, csv, tolerate_csv=False):
             msg = _get(plan, "status.message") or installed.get("message") or installed.get("reason") or "no message"
             return "InstallPlan %s failed (%s): %s" % (_name(plan), installed.get("reason") or "Failed", msg)
     if csv and _get(csv, "status.phase") == "Failed" and not (tolerate_csv and recoverable_failure(csv)):
-        return "ClusterServiceVersion %s failed (%s): %s" % (
-            _name(csv),
-            _get(csv, "status.reason") or "unknown reason",
-            _get(csv, "status.message") or "no message",
-        )
+        return csv_failure(csv)
     return None
 
 
@@ -639,7 +645,7 @@ class OlmOperator(object):
                 problems = self._operator_pod_problems(csv, namespace)
                 if problems:
                     raise WaitFailed(
-                        "%s; the operator's pods: %s" % (failure_of(sub, [], csv), "; ".join(str(x) for x in problems)),
+                        "%s; the operator's pods: %s" % (csv_failure(csv), "; ".join(str(x) for x in problems)),
                         subscription=sub_name, csv=intended, elapsed=round(deadline.elapsed(), 3),
                         pods=[x.as_dict() for x in problems])
                 tolerate = deadline.elapsed() - unhealthy_since < CSV_RECOVERY_GRACE
@@ -649,7 +655,7 @@ class OlmOperator(object):
             kind = verdict[0]
             if kind == "failed":
                 message = verdict[1]
-                if unhealthy_since is not None and recoverable_failure(csv):
+                if recoverable_failure(csv) and message == csv_failure(csv):  # the grace ran out
                     message += " (Failed for %.0fs: OLM did not reinstall it)" % (deadline.elapsed() - unhealthy_since)
                 raise WaitFailed(message, subscription=sub_name, csv=intended, elapsed=round(deadline.elapsed(), 3))
             if kind == "approve":

@@ -290,23 +290,21 @@ class Deleter(object):
         for obj in objects:
             groups.setdefault((obj["apiVersion"], obj["kind"]), set()).add(key_of(obj)[2:])
         kinds = sorted(groups)
-        waiters = [Waiter(self.client, api_version, kind, clock=self.clock) for api_version, kind in kinds]
-        seen = {}
+        multi = MultiWaiter([Waiter(self.client, api_version, kind, clock=self.clock) for api_version, kind in kinds],
+                            clock=self.clock)
 
         def evaluate(states):
             left, unlisted = still_present(kinds, groups, states)
-            seen.clear()
-            seen.update(left=left, unlisted=unlisted)
             return deletion_outcome(left, unlisted, len(objects))
 
         deadline = Deadline(timeout, self.clock)
         try:
-            MultiWaiter(waiters, clock=self.clock).wait(evaluate, timeout, describe="the deletion")
+            multi.wait(evaluate, timeout, describe="the deletion")
         except WaitTimeout:
             # The last word is a fresh read of each object not seen gone: the ones still listed and
             # every one of a kind whose list never came.
-            unlisted = seen["unlisted"] if seen else kinds
-            suspects = sorted(set(key_of(o) for o in (seen.get("left") or {}).values())
+            listed_left, unlisted = still_present(kinds, groups, multi.states)
+            suspects = sorted(set(listed_left)
                               | set((a, k) + rest for a, k in unlisted for rest in groups[(a, k)]))
             left = {}
             for api_version, kind, namespace, name in suspects:
